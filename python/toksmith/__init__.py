@@ -1,0 +1,1 @@
+"""toksmith: tokenizer engineering toolkit with a Rust core."""
