@@ -708,6 +708,24 @@ def build_corpora(recipe: dict[str, Any], tier: str, cache: Path, stamps: Stamps
         log(f"corpus {tier}/{name}: {sizes} ({time.monotonic() - t:.1f}s)")
 
 
+# ----------------------------------------------------------------------------- samples
+
+SAMPLE_BYTES = 6144
+
+
+def write_samples(cache: Path, recipe: dict[str, Any]) -> None:
+    """Refresh corpora/samples/<name>.txt: the first ~6 KiB of each small test split."""
+    out = HERE / "samples"
+    out.mkdir(exist_ok=True)
+    for name in recipe["tiers"]["small"]["corpora"]:
+        src = cache / "corpora" / "small" / name / "test.txt"
+        if not src.is_file():
+            raise BuildError(f"sample {name}: {src} missing; build the small tier first")
+        text = clip(src.read_text(encoding="utf-8"), SAMPLE_BYTES)
+        (out / f"{name}.txt").write_text(text, encoding="utf-8")
+        log(f"sample {name}: {len(text.encode())} B")
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -722,6 +740,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated corpus names of the tier to build (default: all)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--verify", action="store_true", help="re-hash cached outputs")
+    ap.add_argument("--write-samples", action="store_true",
+                    help="also refresh the committed corpora/samples/ from the small tier")
     args = ap.parse_args(argv)
     QUIET = args.quiet
     cache = (args.cache or default_cache()).expanduser().resolve()
@@ -749,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:
         for tier in tiers:
             build_corpora(recipe, tier, cache, stamps, fetch, args.verify)
         fetch.cleanup()
+        if args.write_samples:
+            write_samples(cache, recipe)
     except BuildError as e:
         print(f"corpora/build.py: error: {e}", file=sys.stderr)
         return 1
