@@ -38,7 +38,7 @@ def corpora_module():
 
 SAMPLES = ROOT / "corpora" / "samples"
 
-_WORDS = (
+_WORDS = (  # noqa: SIM905
     "the of and to in is was for on that with as by at from his her it an were are which this "
     "be or has had but not their they one all its new after first two also been who more other "
     "time year state school city world war team film song game music work life family book day "

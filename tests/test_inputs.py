@@ -7,7 +7,6 @@ import gzip
 import json
 
 import pytest
-
 from toksmith import inputs
 
 

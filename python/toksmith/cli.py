@@ -125,16 +125,17 @@ def train(
     quiet: bool,
 ) -> None:
     """Train a BPE tokenizer on INPUT files, directories or globs (and/or --counts)."""
-    from . import train as _train
+    from .train import DEFAULT_PATTERN
+    from .train import count as count_fn
+    from .train import train as train_fn
 
     if not inputs and not counts:
         raise click.UsageError("give INPUT paths and/or --counts")
     merged: Any = list(counts) or None
     if inputs and counts_out:
-        fresh = _train.count(
+        fresh = count_fn(
             list(inputs),
-            pattern=pattern
-            or (_train.DEFAULT_PATTERN if base is None else _load(base).pretokenizer),
+            pattern=pattern or (DEFAULT_PATTERN if base is None else _load(base).pretokenizer),
             normalizer=normalizer,
             special_tokens=special_tokens,
             field=field,
@@ -144,7 +145,7 @@ def train(
         fresh.save(counts_out)
         merged = [fresh, *counts]
         inputs = ()
-    tok = _train.train(
+    tok = train_fn(
         list(inputs) or None,
         vocab_size=vocab_size,
         pattern=pattern,
@@ -198,9 +199,9 @@ def count(
     quiet: bool,
 ) -> None:
     """Count pre-tokens of INPUT into a counts shard (merge shards with 'train --counts')."""
-    from . import train as _train
+    from .train import count as count_fn
 
-    wc = _train.count(
+    wc = count_fn(
         list(inputs),
         pattern=pattern,
         normalizer=normalizer,
