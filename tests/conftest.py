@@ -15,14 +15,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 try:
-    importlib.import_module("toksmith._core")
-    REAL_CORE = hasattr(sys.modules["toksmith._core"], "Tokenizer")
-except ImportError:
-    REAL_CORE = False
+    importlib.import_module("toksmith")
+except Exception:  # noqa: BLE001 - the extension is missing or still a stub
+    pass
+REAL_CORE = hasattr(sys.modules.get("toksmith._core"), "Tokenizer")
 if not REAL_CORE:
     sys.path.insert(0, str(Path(__file__).parent))
     import fake_core
 
+    for name in [m for m in sys.modules if m == "toksmith" or m.startswith("toksmith.")]:
+        del sys.modules[name]
     sys.modules["toksmith._core"] = fake_core
 
 needs_core = pytest.mark.skipif(not REAL_CORE, reason="toksmith._core (Rust extension) not built")
