@@ -1,0 +1,332 @@
+"""The ``toksmith`` command line: train, count, encode, decode, info, convert, patterns.
+
+Every failure prints one line ``error: ...`` on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import patterns as _patterns
+from .tokenizer import Tokenizer
+
+
+def _one_line(message: str) -> str:
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {_one_line(message)}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """A group whose `main` turns every expected failure into one ``error:`` line + exit 2."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+            _fail(e.format_message() + hint)
+        except click.ClickException as e:
+            _fail(e.format_message())
+        except click.Abort:
+            _fail("aborted", 1)
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(1)
+        except FileNotFoundError as e:
+            _fail(e.strerror + f": {e.filename}" if e.filename and e.strerror else str(e))
+        except (ValueError, OSError, KeyError, TypeError) as e:
+            _fail(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _load(path: str) -> Tokenizer:
+    return Tokenizer.from_file(path)
+
+
+def _save(tok: Tokenizer, out: str, fmt: str | None) -> str:
+    fmt = fmt or ("json" if out.endswith(".json") else "tiktoken")
+    if fmt == "json":
+        tok.save(out)
+    else:
+        tok.save_tiktoken(out)
+    return fmt
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="toksmith", message="toksmith %(version)s")
+def cli() -> None:
+    """Tokenizer engineering toolkit: fast byte-level BPE training and encoding."""
+
+
+_PATTERN_HELP = "Pre-tokenizer: a preset name (see 'toksmith patterns'), 'none', or a regex."
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1)
+@click.option("--vocab-size", "-v", type=int, required=True, help="Target vocabulary size.")
+@click.option("--pattern", "-p", default=None, help=_PATTERN_HELP + " Default: o200k.")
+@click.option("--special-token", "-s", "special_tokens", multiple=True, help="Repeatable.")
+@click.option("--min-frequency", type=int, default=0, show_default=True)
+@click.option("--max-token-length", type=int, default=None, help="Longest token, in bytes.")
+@click.option("--field", default="text", show_default=True, help="JSON/Parquet text field.")
+@click.option("--specials-at-end", is_flag=True, help="Give special tokens the last ids.")
+@click.option("--normalizer", type=click.Choice(["none", "nfc", "nfkc"]), default=None)
+@click.option("--continue-from", "base", default=None, help="Tokenizer to continue training.")
+@click.option("--counts-out", default=None, help="Also save the counts of INPUTS here.")
+@click.option("--counts", "counts", multiple=True, help="Saved counts to merge (repeatable).")
+@click.option("--max-distinct", type=int, default=None, help="Keep this many pre-tokens.")
+@click.option(
+    "--utf8-errors",
+    type=click.Choice(["strict", "replace", "skip"]),
+    default="strict",
+    show_default=True,
+)
+@click.option("--output", "-o", required=True, help="Output tokenizer path.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "tiktoken"]),
+    default=None,
+    help="Output format (default: by extension, .json -> tokenizer.json).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def train(
+    inputs: tuple[str, ...],
+    vocab_size: int,
+    pattern: str | None,
+    special_tokens: tuple[str, ...],
+    min_frequency: int,
+    max_token_length: int | None,
+    field: str,
+    specials_at_end: bool,
+    normalizer: str | None,
+    base: str | None,
+    counts_out: str | None,
+    counts: tuple[str, ...],
+    max_distinct: int | None,
+    utf8_errors: str,
+    output: str,
+    fmt: str | None,
+    quiet: bool,
+) -> None:
+    """Train a BPE tokenizer on INPUT files, directories or globs (and/or --counts)."""
+    from .train import DEFAULT_PATTERN
+    from .train import count as count_fn
+    from .train import train as train_fn
+
+    if not inputs and not counts:
+        raise click.UsageError("give INPUT paths and/or --counts")
+    merged: Any = list(counts) or None
+    if inputs and counts_out:
+        fresh = count_fn(
+            list(inputs),
+            pattern=pattern or (DEFAULT_PATTERN if base is None else _load(base).pretokenizer),
+            normalizer=normalizer,
+            special_tokens=special_tokens,
+            field=field,
+            utf8_errors=utf8_errors,
+            progress=not quiet,
+        )
+        fresh.save(counts_out)
+        merged = [fresh, *counts]
+        inputs = ()
+    tok = train_fn(
+        list(inputs) or None,
+        vocab_size=vocab_size,
+        pattern=pattern,
+        special_tokens=special_tokens,
+        min_frequency=min_frequency,
+        max_token_length=max_token_length,
+        specials_at_end=specials_at_end,
+        counts=merged,
+        base=base,
+        normalizer=normalizer,
+        field=field,
+        max_distinct=max_distinct,
+        utf8_errors=utf8_errors,
+        progress=not quiet,
+    )
+    written = _save(tok, output, fmt)
+    if not quiet:
+        click.echo(
+            f"wrote {output} ({written}, {tok.vocab_size} ids, {tok.num_merges} merges)", err=True
+        )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--output", "-o", required=True, help="Counts file to write.")
+@click.option("--pattern", "-p", default="o200k", show_default=True, help=_PATTERN_HELP)
+@click.option("--normalizer", type=click.Choice(["none", "nfc", "nfkc"]), default=None)
+@click.option(
+    "--special-token",
+    "-s",
+    "special_tokens",
+    multiple=True,
+    help="Cut out of the text, never counted (repeatable).",
+)
+@click.option("--field", default="text", show_default=True)
+@click.option(
+    "--utf8-errors",
+    type=click.Choice(["strict", "replace", "skip"]),
+    default="strict",
+    show_default=True,
+)
+@click.option("--quiet", "-q", is_flag=True)
+def count(
+    inputs: tuple[str, ...],
+    output: str,
+    pattern: str,
+    normalizer: str | None,
+    special_tokens: tuple[str, ...],
+    field: str,
+    utf8_errors: str,
+    quiet: bool,
+) -> None:
+    """Count pre-tokens of INPUT into a counts shard (merge shards with 'train --counts')."""
+    from .train import count as count_fn
+
+    wc = count_fn(
+        list(inputs),
+        pattern=pattern,
+        normalizer=normalizer,
+        special_tokens=special_tokens,
+        field=field,
+        utf8_errors=utf8_errors,
+        progress=not quiet,
+    )
+    wc.save(output)
+    if not quiet:
+        click.echo(f"wrote {output} ({len(wc)} distinct pre-tokens, {wc.total} total)", err=True)
+
+
+def _read_input(source: str) -> str:
+    if source == "-":
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    else:
+        data = Path(source).read_bytes()
+    if isinstance(data, bytes):
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            where = "stdin" if source == "-" else source
+            line = data[: e.start].count(b"\n") + 1
+            raise ValueError(f"{where}:{line}: invalid UTF-8") from None
+    return data
+
+
+@cli.command()
+@click.option("--tokenizer", "-t", required=True, help="tokenizer.json or tiktoken rank file.")
+@click.argument("source", default="-")
+@click.option("--count", "count_only", is_flag=True, help="Print only the number of tokens.")
+@click.option("--allow-special", is_flag=True, help="Encode special tokens as their ids.")
+def encode(tokenizer: str, source: str, count_only: bool, allow_special: bool) -> None:
+    """Encode FILE (or stdin): one line of space-separated ids per input line.
+
+    With --count, print the number of tokens of the whole input. Special tokens in the text are
+    an error unless --allow-special.
+    """
+    tok = _load(tokenizer)
+    text = _read_input(source)
+    kw: dict[str, Any] = {"allowed_special": "all"} if allow_special else {}
+    if count_only:
+        click.echo(len(tok.encode(text, **kw)))
+        return
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for ids in tok.encode_batch(lines, **kw):
+        click.echo(" ".join(map(str, ids)))
+
+
+@cli.command()
+@click.option("--tokenizer", "-t", required=True, help="tokenizer.json or tiktoken rank file.")
+@click.argument("source", default="-")
+def decode(tokenizer: str, source: str) -> None:
+    """Decode ids (whitespace/comma separated) from FILE or stdin, one output line per line."""
+    tok = _load(tokenizer)
+    text = _read_input(source)
+    where = "stdin" if source == "-" else source
+    for lineno, line in enumerate(text.splitlines(), 1):
+        ids = []
+        for word in line.replace(",", " ").split():
+            try:
+                ids.append(int(word))
+            except ValueError:
+                raise ValueError(f"{where}:{lineno}: {word!r} is not a token id") from None
+        bad = [i for i in ids if not 0 <= i < tok.vocab_size or tok.id_to_token(i) is None]
+        if bad:
+            raise ValueError(f"{where}:{lineno}: unknown token id {bad[0]}")
+        click.echo(tok.decode(ids))
+
+
+@cli.command()
+@click.argument("tokenizer")
+@click.option("--longest", default=10, show_default=True, help="How many longest tokens.")
+def info(tokenizer: str, longest: int) -> None:
+    """Show a tokenizer's size, pre-tokenizer, special tokens, merges and longest tokens."""
+    st = _load(tokenizer).stats(longest=longest)
+    click.echo(f"vocab size:     {st['vocab_size']}")
+    click.echo(f"pre-tokenizer:  {st['pretokenizer']}")
+    if st["pattern"] and st["pattern"] != st["pretokenizer"]:
+        click.echo(f"pattern:        {st['pattern']}")
+    click.echo(f"normalizer:     {st['normalizer']}")
+    click.echo(f"merges:         {st['num_merges']}")
+    specials = ", ".join(
+        f"{k}={v}" for k, v in sorted(st["special_tokens"].items(), key=lambda kv: kv[1])
+    )
+    click.echo(
+        f"special tokens: {len(st['special_tokens'])}" + (f" ({specials})" if specials else "")
+    )
+    click.echo(f"mean token:     {st['mean_token_bytes']:.2f} bytes")
+    click.echo("longest tokens:")
+    for i, t in st["longest_tokens"]:
+        click.echo(f"  {i:>8}  {len(t):>3} B  {t.decode('utf-8', 'backslashreplace')!r}")
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option(
+    "--to",
+    "fmt",
+    type=click.Choice(["json", "tiktoken"]),
+    default=None,
+    help="Output format (default: by DST extension, .json -> tokenizer.json).",
+)
+def convert(src: str, dst: str, fmt: str | None) -> None:
+    """Convert a tokenizer between tokenizer.json and a tiktoken rank file (+ sidecar)."""
+    tok = _load(src)
+    written = _save(tok, dst, fmt)
+    click.echo(f"wrote {dst} ({written})", err=True)
+
+
+@cli.command(name="patterns")
+def patterns_cmd() -> None:
+    """List the preset pre-tokenizer patterns."""
+    for name, regex in _patterns.PRESETS.items():
+        click.echo(f"{name}\t{regex}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="toksmith")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Parity with the reference implementations on real text:
+
+* ids identical to tiktoken for the five reference vocabularies (gpt2, cl100k, o200k, llama3,
+  qwen2), built from the same rank files, with specials allowed and disallowed;
+* merges (as byte pairs) and ids identical to HF `tokenizers`' BpeTrainer;
+* tokenizer.json round trips through HF `tokenizers` and `transformers`.
+
+Corpus-backed tests skip (with the reason) when the corpora cache is absent.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+from conftest import corpora_module, generated_text, needs_core, training_text
+
+pytestmark = needs_core
+
+REFERENCES = ["gpt2", "cl100k", "o200k", "llama3", "qwen2"]
+
+
+def _corpora():
+    mod = corpora_module()
+    if mod is None:
+        pytest.skip("toksmith.corpora is not available")
+    return mod
+
+
+def _texts_of(path: Path, limit: int) -> list[str]:
+    out: list[str] = []
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if f.suffix in (".jsonl", ".json"):
+            with open(f, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        out.append(json.loads(line)["text"])
+                    if len(out) >= limit:
+                        return out
+        else:
+            docs = f.read_text("utf-8", errors="replace").split("\n\n")
+            out.extend(d + "\n\n" for d in docs[: limit - len(out)])
+        if len(out) >= limit:
+            break
+    return out
+
+
+@cache
+def corpus_docs(limit: int = 300) -> tuple[str, ...]:
+    """Documents (multilingual prose and code) from the corpora cache."""
+    corpora = _corpora()
+    docs: list[str] = []
+    try:
+        names = list(corpora.corpus_names())
+    except Exception as e:  # noqa: BLE001 - report why in the skip
+        pytest.skip(f"corpora unavailable: {e}")
+    for name in names:
+        path = None
+        for split, tier in (("test", "small"), ("train", "small"), ("test", None)):
+            try:
+                path = corpora.corpus(name, split, tier) if tier else corpora.corpus(name, split)
+                break
+            except Exception:  # noqa: BLE001
+                continue
+        if path is not None and Path(path).exists():
+            docs.extend(_texts_of(Path(path), limit // max(1, len(names)) + 1))
+    if not docs:
+        pytest.skip(f"corpora cache empty ({corpora.cache_dir()}); run python corpora/build.py")
+    return tuple(docs)
+
+
+def reference(name: str):
+    """(our Tokenizer, tiktoken.Encoding) built from the same rank file and sidecar."""
+    tiktoken = pytest.importorskip("tiktoken")
+    from tiktoken.load import load_tiktoken_bpe
+    from toksmith import Tokenizer
+
+    corpora = _corpora()
+    try:
+        rank_path, side = corpora.reference_tokenizer(name)
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"reference tokenizer {name} unavailable: {e}")
+    pattern = side.get("pattern") or side.get("pat_str")
+    specials = dict(side.get("special_tokens", {}))
+    enc = tiktoken.Encoding(
+        name,
+        pat_str=pattern,
+        mergeable_ranks=load_tiktoken_bpe(str(rank_path)),
+        special_tokens=specials,
+    )
+    ours = Tokenizer.from_tiktoken(rank_path, pattern=pattern, special_tokens=specials)
+    return ours, enc
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_tiktoken_parity(name):
+    ours, enc = reference(name)
+    docs = list(corpus_docs())
+    assert ours.vocab_size == enc.n_vocab
+    mismatched = [
+        i for i, d in enumerate(docs) if ours.encode_ordinary(d) != enc.encode_ordinary(d)
+    ]
+    n_tokens = sum(len(enc.encode_ordinary(d)) for d in docs)
+    assert not mismatched, f"{name}: {len(mismatched)}/{len(docs)} documents differ"
+    assert n_tokens > 0
+    batch = ours.encode_ordinary_batch(docs[:50])
+    assert batch == [enc.encode_ordinary(d) for d in docs[:50]]
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_tiktoken_special_policy_parity(name):
+    ours, enc = reference(name)
+    specials = sorted(enc.special_tokens_set)
+    if not specials:
+        pytest.skip(f"{name} has no special tokens")
+    sp = specials[0]
+    text = f"Hello{sp} world {sp}\n¿qué tal?"
+    assert ours.encode(text, allowed_special="all") == enc.encode(text, allowed_special="all")
+    assert ours.encode(text, allowed_special={sp}) == enc.encode(text, allowed_special={sp})
+    assert ours.encode(text, disallowed_special=()) == enc.encode(text, disallowed_special=())
+    with pytest.raises(ValueError):
+        enc.encode(text)
+    with pytest.raises(ValueError):
+        ours.encode(text)
+    lone = "a\ud800b 😀 \udfff"
+    assert ours.encode(lone) == enc.encode(lone)
+    for i in range(0, ours.vocab_size, max(1, ours.vocab_size // 500)):
+        if i in enc._special_tokens.values():
+            continue
+        try:
+            want = enc.decode_single_token_bytes(i)
+        except KeyError:
+            assert ours.id_to_token(i) is None
+            continue
+        assert ours.decode_single_token_bytes(i) == want
+
+
+# ----------------------------------------------------------------------------- HF parity
+def _bytelevel_decoder() -> dict[str, int]:
+    """GPT-2's byte -> printable char table, inverted."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+BYTE_OF = _bytelevel_decoder()
+
+
+def hf_bytes(token: str) -> bytes:
+    return bytes(BYTE_OF[c] for c in token)
+
+
+def hf_train(texts: list[str], pattern: str, vocab_size: int, specials: list[str]):
+    tk = pytest.importorskip("tokenizers")
+    from tokenizers import Regex, models, pre_tokenizers, trainers
+
+    tok = tk.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = __import__("tokenizers").decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+@cache
+def hf_sample() -> tuple[str, ...]:
+    try:
+        docs = list(corpus_docs())
+    except pytest.skip.Exception:
+        docs = [training_text()]
+    return tuple(docs)
+
+
+@pytest.mark.parametrize("preset,vocab_size", [("o200k", 1200), ("gpt2", 800)])
+def test_merges_match_hf_bpetrainer(preset, vocab_size):
+    import toksmith
+
+    texts = list(hf_sample())
+    specials = ["<|endoftext|>", "<pad>"]
+    pattern = toksmith.patterns.resolve(preset)
+    hf = hf_train(texts, pattern, vocab_size, specials)
+    ours = toksmith.train(
+        texts, vocab_size=vocab_size, pattern=preset, special_tokens=specials, progress=False
+    )
+    model = json.loads(hf.to_str())["model"]
+    hf_merges = [
+        tuple(hf_bytes(p) for p in (m.split(" ") if isinstance(m, str) else m))
+        for m in model["merges"]
+    ]
+    ours_merges = ours.merges
+    first_diff = next((i for i, (a, b) in enumerate(zip(hf_merges, ours_merges)) if a != b), None)
+    assert first_diff is None, (
+        f"merge {first_diff} differs: hf {hf_merges[first_diff]} ours {ours_merges[first_diff]}"
+    )
+    assert len(hf_merges) == len(ours_merges)
+    hf_vocab = {
+        hf_bytes(t) if t not in specials else t.encode(): i for t, i in model["vocab"].items()
+    }
+    ours_vocab = {ours.id_to_token(i): i for i in range(ours.vocab_size)}
+    for s in specials:
+        assert ours.special_tokens[s] == hf.token_to_id(s)
+    assert ours_vocab == hf_vocab
+
+
+def test_tokenizer_json_through_hf(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    import toksmith
+
+    texts = list(hf_sample())
+    ours = toksmith.train(texts, vocab_size=1000, special_tokens=["<|endoftext|>"], progress=False)
+    ours.save(tmp_path / "tokenizer.json")
+    hf = tokenizers.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    probe = list(texts[:100]) + [generated_text(50, seed=7), "x <|endoftext|> y"]
+    for t in probe:
+        assert hf.encode(t, add_special_tokens=False).ids == ours.encode(t, allowed_special="all")
+        assert hf.decode(ours.encode_ordinary(t), skip_special_tokens=False) == t
+
+    try:
+        from transformers import PreTrainedTokenizerFast
+    except ImportError:
+        pytest.skip("transformers not installed")
+    fast = PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tokenizer.json"))
+    for t in probe:
+        assert fast.encode(t, add_special_tokens=False) == ours.encode(t, allowed_special="all")
+
+
+def test_hf_made_tokenizer_json_loads_in_ours(tmp_path):
+    import toksmith
+    from toksmith import Tokenizer
+
+    texts = list(hf_sample())
+    hf = hf_train(texts, toksmith.patterns.resolve("cl100k"), 900, ["<|endoftext|>"])
+    hf.save(str(tmp_path / "hf.json"))
+    ours = Tokenizer.from_file(tmp_path / "hf.json")
+    assert ours.vocab_size == hf.get_vocab_size()
+    for t in list(texts[:100]) + ["héllo wörld 😀\n\n\tcode()", "a <|endoftext|> b"]:
+        assert ours.encode(t, allowed_special="all") == hf.encode(t).ids

@@ -1,0 +1,184 @@
+"""Tokenizer behaviour on a tokenizer trained in the test: round trips (hypothesis), tiktoken's
+special-token and lone-surrogate policies, file formats and bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import needs_core
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytestmark = needs_core
+
+EOT = "<|endoftext|>"
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@SETTINGS
+@given(st.text())
+def test_text_round_trip(small_tok, text):
+    assert small_tok.decode_bytes(small_tok.encode_ordinary(text)) == text.encode()
+    assert small_tok.decode(small_tok.encode_ordinary(text)) == text
+
+
+@SETTINGS
+@given(st.text(alphabet=st.sampled_from(["\x00", "😀", "e\u0301", "\u200d", " ", "\n", "a", "東"])))
+def test_round_trip_nul_emoji_combining(small_tok, text):
+    assert small_tok.decode_bytes(small_tok.encode(text)) == text.encode()
+
+
+@SETTINGS
+@given(st.binary())
+def test_bytes_round_trip(small_tok, data):
+    assert small_tok.decode_bytes(small_tok.encode_bytes(data)) == data
+
+
+@SETTINGS
+@given(st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010)))
+def test_lone_surrogates_follow_tiktoken(small_tok, text):
+    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    assert small_tok.encode(text) == small_tok.encode(fixed)
+    assert small_tok.decode_bytes(small_tok.encode_ordinary(text)) == fixed.encode()
+
+
+def test_special_policy(small_tok):
+    eot = small_tok.special_tokens[EOT]
+    text = f"hello{EOT}world"
+    with pytest.raises(ValueError, match="endoftext"):
+        small_tok.encode(text)
+    with_special = small_tok.encode(text, allowed_special="all")
+    assert eot in with_special
+    assert small_tok.encode(text, allowed_special={EOT}) == with_special
+    ordinary = small_tok.encode(text, disallowed_special=())
+    assert eot not in ordinary and ordinary == small_tok.encode_ordinary(text)
+    assert small_tok.decode(with_special) == text
+    with pytest.raises(ValueError):
+        small_tok.encode_batch(["fine", text])
+    assert small_tok.encode_batch(["a b", text], allowed_special="all")[1] == with_special
+
+
+def test_batch_matches_single_and_threads(small_tok):
+    texts = ["one two three", "", "naïve café\n\n  x", "a\ud800b"] * 5
+    singles = [small_tok.encode(t) for t in texts]
+    assert small_tok.encode_batch(texts) == singles
+    assert small_tok.encode_batch(texts, num_threads=2) == singles
+    assert small_tok.encode_ordinary_batch(texts) == [small_tok.encode_ordinary(t) for t in texts]
+
+
+def test_offsets(small_tok):
+    text = "héllo wörld 😀"
+    ids, offsets = small_tok.encode_with_offsets(text)
+    assert ids == small_tok.encode(text)
+    data = text.encode()
+    assert b"".join(data[a:b] for a, b in offsets) == data
+    assert [small_tok.decode_single_token_bytes(i) for i in ids] == [data[a:b] for a, b in offsets]
+
+
+def test_lookup_and_properties(small_tok):
+    assert small_tok.vocab_size == small_tok.n_vocab == 600
+    assert small_tok.token_to_id(EOT) == small_tok.special_tokens[EOT]
+    assert small_tok.token_to_id(b"a") == small_tok.encode("a")[0]
+    assert small_tok.token_to_id("a") == small_tok.token_to_id(b"a")
+    assert small_tok.id_to_token(small_tok.token_to_id(b"a")) == b"a"
+    assert small_tok.id_to_token(10**6) is None
+    with pytest.raises(KeyError):
+        small_tok.decode_single_token_bytes(10**6)
+    with pytest.raises(ValueError, match="1000000"):
+        small_tok.decode([10**6])
+    merges = small_tok.merges
+    assert len(merges) == small_tok.num_merges == 600 - 256 - 1
+    assert all(isinstance(a, bytes) and isinstance(b, bytes) for a, b in merges)
+    assert small_tok.pretokenizer == "o200k" and small_tok.pattern
+    assert "vocab_size=600" in repr(small_tok)
+    info = small_tok.stats(longest=3)
+    assert info["num_merges"] == len(merges) and len(info["longest_tokens"]) == 3
+    assert info["special_tokens"] == {EOT: small_tok.special_tokens[EOT]}
+
+
+def test_decode_errors_policy(small_tok):
+    ids = small_tok.encode_bytes(b"ok\xff")
+    assert small_tok.decode(ids) == "ok\ufffd"
+    assert small_tok.decode(ids, errors="ignore") == "ok"
+    with pytest.raises(UnicodeDecodeError):
+        small_tok.decode(ids, errors="strict")
+
+
+def test_json_and_tiktoken_round_trip(small_tok, tmp_path):
+    from toksmith import Tokenizer
+
+    sample = "Hello world! naïve 東京 <|endoftext|> 12345\n\n"
+    want = small_tok.encode(sample, allowed_special="all")
+    small_tok.save(tmp_path / "tok.json")
+    assert Tokenizer.from_file(tmp_path / "tok.json").encode(sample, allowed_special="all") == want
+    assert Tokenizer.from_str(small_tok.to_str()).encode(sample, allowed_special="all") == want
+    small_tok.save_tiktoken(tmp_path / "tok.tiktoken")
+    back = Tokenizer.from_file(tmp_path / "tok.tiktoken")
+    assert back.encode(sample, allowed_special="all") == want
+    assert back.special_tokens == small_tok.special_tokens
+    assert back.merges == small_tok.merges
+    # explicit pattern preset name and specials override the sidecar
+    other = Tokenizer.from_tiktoken(tmp_path / "tok.tiktoken", pattern="gpt2", special_tokens={})
+    assert other.special_tokens == {} and other.pattern != small_tok.pattern
+
+
+BAD_JSON = [
+    ("", None),
+    ("{", None),
+    ('{"model": {"type": "BPE"}}', None),
+    ('{"model": {"type": "WordPiece", "vocab": {}}}', None),
+    ("[1, 2, 3]", None),
+]
+
+
+@pytest.mark.parametrize("text,_", BAD_JSON)
+def test_bad_tokenizer_json(tmp_path, small_tok, text, _):
+    from toksmith import Tokenizer
+
+    with pytest.raises(ValueError) as e:
+        Tokenizer.from_str(text)
+    assert str(e.value).strip()
+    p = tmp_path / "bad.json"
+    p.write_text(text or "{}")
+    with pytest.raises(ValueError):
+        Tokenizer.from_file(p)
+
+
+def test_truncated_tokenizer_json(tmp_path, small_tok):
+    from toksmith import Tokenizer
+
+    full = small_tok.to_str()
+    for cut in (len(full) // 3, len(full) - 5):
+        p = tmp_path / "t.json"
+        p.write_text(full[:cut])
+        with pytest.raises(ValueError, match=r"\S"):
+            Tokenizer.from_file(p)
+
+
+def test_bad_rank_files(tmp_path, small_tok):
+    from toksmith import Tokenizer
+
+    small_tok.save_tiktoken(tmp_path / "ok.tiktoken")
+    lines = (tmp_path / "ok.tiktoken").read_text().splitlines()
+    cases = {
+        "garbage.tiktoken": "this is not base64 !!! 12\n",
+        "norank.tiktoken": lines[0].split()[0] + "\n",
+        "badrank.tiktoken": lines[0].split()[0] + " twelve\n",
+        "truncated.tiktoken": "\n".join(lines[: len(lines) // 2]) + "\n" + lines[-1][:3],
+    }
+    for name, text in cases.items():
+        p = tmp_path / name
+        p.write_text(text)
+        with pytest.raises(ValueError):
+            Tokenizer.from_tiktoken(p, pattern="o200k", special_tokens={})
+    with pytest.raises(FileNotFoundError, match="nope"):
+        Tokenizer.from_file(tmp_path / "nope.json")
+    with pytest.raises(ValueError, match="unknown pattern name 'o300k'"):
+        Tokenizer.from_tiktoken(tmp_path / "ok.tiktoken", pattern="o300k")
+
+
+def test_sidecar_is_json(small_tok, tmp_path):
+    small_tok.save_tiktoken(tmp_path / "t.tiktoken")
+    side = json.loads((tmp_path / "t.tiktoken.json").read_text())
+    assert isinstance(side, dict)
