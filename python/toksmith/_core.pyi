@@ -81,7 +81,9 @@ class WordCounts:
     @property
     def normalizer(self) -> str: ...
     def prune(self, max_distinct: int) -> tuple[int, int]:
-        """Keep the `max_distinct` most frequent pre-tokens; returns (removed_distinct, removed_mass)."""
+        """Keep the `max_distinct` most frequent pre-tokens.
+
+        Returns (removed_distinct, removed_mass)."""
     def most_common(self, n: int) -> list[tuple[bytes, int]]: ...
 
 class Counter:
