@@ -288,7 +288,9 @@ fn decode_counts(data: &[u8]) -> std::result::Result<(WordCounts, CountsMeta), S
     let entries = cur.u64("the entry count")?;
     let total = cur.u64("the total")?;
     let mut counts = WordCounts::default();
-    counts.counts.reserve(entries.min(body.len() as u64) as usize);
+    counts
+        .counts
+        .reserve(entries.min(body.len() as u64) as usize);
     for i in 0..entries {
         let what = format!("entry {i}");
         let len = cur.varint(&what)? as usize;
@@ -491,7 +493,12 @@ impl Counter {
         });
     }
 
-    fn count_chunk(&self, chunk: &Chunk, policy: Utf8Policy, counts: &mut WordCounts) -> Result<()> {
+    fn count_chunk(
+        &self,
+        chunk: &Chunk,
+        policy: Utf8Policy,
+        counts: &mut WordCounts,
+    ) -> Result<()> {
         let text = decode_chunk(chunk, policy)?;
         if self.pretokenizer.is_none() {
             self.for_each_segment(text.as_bytes(), |seg| {
@@ -651,7 +658,12 @@ mod tests {
 
     fn counter(spec: &str, specials: &[&str]) -> Counter {
         let specials: Vec<String> = specials.iter().map(|s| s.to_string()).collect();
-        Counter::new(PreTokenizer::new(spec).unwrap(), Normalizer::None, &specials).unwrap()
+        Counter::new(
+            PreTokenizer::new(spec).unwrap(),
+            Normalizer::None,
+            &specials,
+        )
+        .unwrap()
     }
 
     fn tmp(name: &str) -> PathBuf {
@@ -674,7 +686,9 @@ mod tests {
 
     #[test]
     fn parallel_texts_equal_sequential() {
-        let texts: Vec<String> = (0..200).map(|i| format!("doc {i} says hi {}", i % 7)).collect();
+        let texts: Vec<String> = (0..200)
+            .map(|i| format!("doc {i} says hi {}", i % 7))
+            .collect();
         let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
         let mut a = counter("o200k", &[]);
         a.add_texts(&refs);

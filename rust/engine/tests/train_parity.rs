@@ -2,7 +2,7 @@
 //! `tests/data/make_hf_merges.py`), plus counts artifacts, continued training and errors.
 
 use std::path::{Path, PathBuf};
-use toksmith_engine::count::{CountsMeta, Counter, WordCounts};
+use toksmith_engine::count::{Counter, CountsMeta, WordCounts};
 use toksmith_engine::normalize::Normalizer;
 use toksmith_engine::pretokenize::{PreTokenizer, CL100K, O200K};
 use toksmith_engine::progress::Silent;
@@ -10,7 +10,9 @@ use toksmith_engine::train::{train, TrainConfig};
 use toksmith_engine::Vocab;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn corpus() -> String {
@@ -144,7 +146,11 @@ fn sharded_counts_saved_loaded_and_merged_match_one_pass() {
     let text = corpus();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let third = lines.len() / 3;
-    let shards = [&lines[..third], &lines[third..2 * third], &lines[2 * third..]];
+    let shards = [
+        &lines[..third],
+        &lines[third..2 * third],
+        &lines[2 * third..],
+    ];
     let pre = PreTokenizer::from_regex(O200K).unwrap();
     let meta = CountsMeta::new(&pre, Normalizer::None);
     let dir = std::env::temp_dir().join(format!("toksmith-parity-{}", std::process::id()));
@@ -193,6 +199,8 @@ fn continuing_adds_specials_after_learned_tokens() {
     assert_eq!(v.special_id("<b>"), Some(499));
     assert_eq!(v.num_ordinary() + v.specials().len(), 500);
     cfg.vocab_size = 300;
-    let err = train(&wc, &cfg, Some(&base), &Silent).unwrap_err().to_string();
-    assert!(err.contains("minimum is 400"), "{err}");
+    let err = train(&wc, &cfg, Some(&base), &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("minimum is 401"), "{err}");
 }

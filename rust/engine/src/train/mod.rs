@@ -83,9 +83,7 @@ pub fn train(
 ) -> Result<Vocab> {
     check_specials(&config.special_tokens)?;
     if counts.is_empty() {
-        return Err(Error::invalid(
-            "empty corpus: no pre-tokens were counted",
-        ));
+        return Err(Error::invalid("empty corpus: no pre-tokens were counted"));
     }
     match base {
         None => train_fresh(counts, config, progress),
@@ -117,7 +115,11 @@ fn loop_config(config: &TrainConfig, specials: usize) -> LoopConfig {
     }
 }
 
-fn train_fresh(counts: &WordCounts, config: &TrainConfig, progress: &dyn Progress) -> Result<Vocab> {
+fn train_fresh(
+    counts: &WordCounts,
+    config: &TrainConfig,
+    progress: &dyn Progress,
+) -> Result<Vocab> {
     let k = config.special_tokens.len();
     let min = 256 + k;
     if config.vocab_size < min {
@@ -221,17 +223,27 @@ fn train_continued(
         }
     }
     words.apply_ranked(&ranks);
-    let learned = learn(&mut words, &mut tokens, &loop_config(config, specials), progress);
+    let learned = learn(
+        &mut words,
+        &mut tokens,
+        &loop_config(config, specials),
+        progress,
+    );
     drop(words);
 
     let next_rank = base.merges().iter().map(|m| m.rank + 1).max().unwrap_or(0);
     let mut merges = base.merges().to_vec();
-    merges.extend(learned.into_iter().enumerate().map(|(i, ((l, r), res))| Merge {
-        left: l,
-        right: r,
-        result: res,
-        rank: next_rank + i as u32,
-    }));
+    merges.extend(
+        learned
+            .into_iter()
+            .enumerate()
+            .map(|(i, ((l, r), res))| Merge {
+                left: l,
+                right: r,
+                result: res,
+                rank: next_rank + i as u32,
+            }),
+    );
     let first_new = tokens.bytes.len() as TokenId;
     let mut all_specials = base.specials().to_vec();
     all_specials.extend(new_specials.iter().enumerate().map(|(i, s)| SpecialToken {
@@ -269,7 +281,14 @@ fn learn(
         }
     }
     let mut queue = BinaryHeap::from(entries);
-    queue::run(words, &mut pair_counts, &mut queue, tokens, config, progress)
+    queue::run(
+        words,
+        &mut pair_counts,
+        &mut queue,
+        tokens,
+        config,
+        progress,
+    )
 }
 
 #[cfg(test)]
@@ -294,7 +313,13 @@ mod tests {
 
     #[test]
     fn learns_most_frequent_pairs_first() {
-        let wc = counts(&[("hug", 10), ("pug", 5), ("pun", 12), ("bun", 4), ("hugs", 5)]);
+        let wc = counts(&[
+            ("hug", 10),
+            ("pug", 5),
+            ("pun", 12),
+            ("bun", 4),
+            ("hugs", 5),
+        ]);
         let v = train(&wc, &TrainConfig::new(256 + 3), None, &Silent).unwrap();
         assert_eq!(merged_strings(&v), vec!["ug", "un", "hug"]);
         let b_u = v.id_of(b"ug").unwrap();

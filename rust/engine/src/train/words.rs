@@ -108,7 +108,8 @@ pub(super) fn merge_symbols(
 ) -> usize {
     let n = syms.len();
     let new_len = token_len[replacement as usize] as usize;
-    let fits = |other: TokenId| (token_len[other as usize] as usize).saturating_add(new_len) < max_length;
+    let fits =
+        |other: TokenId| (token_len[other as usize] as usize).saturating_add(new_len) < max_length;
     let (mut read, mut write) = (0, 0);
     while read < n {
         if syms[read] == a && read + 1 < n && syms[read + 1] == b {
@@ -184,11 +185,17 @@ mod tests {
         // HF's test_merge: "hello" with (l, l) -> ll.
         let (w, c) = run(&[0, 1, 2, 2, 3], (2, 2), 4, usize::MAX);
         assert_eq!(w, vec![0, 1, 4, 3]);
-        assert_eq!(c, vec![((1, 2), -1), ((1, 4), 1), ((2, 3), -1), ((4, 3), 1)]);
+        assert_eq!(
+            c,
+            vec![((1, 2), -1), ((1, 4), 1), ((2, 3), -1), ((4, 3), 1)]
+        );
         // Overlapping runs merge left to right.
         let (w, c) = run(&[1, 1, 1, 1], (1, 1), 5, usize::MAX);
         assert_eq!(w, vec![5, 5]);
-        assert_eq!(c, vec![((1, 1), -1), ((5, 1), 1), ((5, 1), -1), ((5, 5), 1)]);
+        assert_eq!(
+            c,
+            vec![((1, 1), -1), ((5, 1), 1), ((5, 1), -1), ((5, 5), 1)]
+        );
     }
 
     #[test]

@@ -19,6 +19,11 @@ CL100K = (
     r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"
     r"|\s++$|\s*[\r\n]|\s+(?!\S)|\s"
 )
+# Oniguruma (HF) reads `{1,3}+` as "{1,3}, one or more times", not as a possessive interval as
+# fancy-regex and tiktoken do: given verbatim, HF would keep whole digit runs together. Without
+# the `+` the interval means the same in both engines (nothing follows it in its alternative).
+CL100K_ONIG = CL100K.replace(r"\p{N}{1,3}+", r"\p{N}{1,3}")
+assert CL100K_ONIG != CL100K
 O200K = "|".join(
     [
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
@@ -33,10 +38,10 @@ O200K = "|".join(
 
 # name -> (pattern, vocab_size, min_frequency, max_token_length, special tokens)
 CASES: dict[str, tuple[str, int, int, int | None, list[str]]] = {
-    "cl100k_v2000": (CL100K, 2000, 0, None, []),
+    "cl100k_v2000": (CL100K_ONIG, 2000, 0, None, []),
     "o200k_v2000": (O200K, 2000, 0, None, []),
     "o200k_v2000_min2_len16": (O200K, 2000, 2, 16, ["<|endoftext|>", "<pad>"]),
-    "cl100k_v2000_len6": (CL100K, 2000, 0, 6, []),
+    "cl100k_v2000_len6": (CL100K_ONIG, 2000, 0, 6, []),
 }
 
 BYTE_TO_CHAR = pre_tokenizers.ByteLevel.alphabet()
