@@ -208,8 +208,9 @@ impl Tokenizer {
             return;
         }
         let normalized = self.normalizer.apply(text);
-        self.pretokenizer
-            .for_each_piece(&normalized, |piece| self.model.encode_piece(piece.as_bytes(), out));
+        self.pretokenizer.for_each_piece(&normalized, |piece| {
+            self.model.encode_piece(piece.as_bytes(), out)
+        });
     }
 
     /// Encode `text[start..end]`, pushing ids and their byte ranges in `text`.

@@ -36,11 +36,18 @@ fn tokenizer(dir: &Path, name: &str) -> Tokenizer {
         "o200k" => pretokenize::O200K,
         other => panic!("unknown encoding {other}"),
     };
-    let vocab = Vocab::from_ranks(load_ranks(&dir.join(format!("{name}_base.tiktoken"))), vec![])
-        .expect("valid rank file");
-    Tokenizer::new(vocab, PreTokenizer::from_regex(pattern).unwrap(), Normalizer::None)
-        .unwrap()
-        .with_ignore_merges(true)
+    let vocab = Vocab::from_ranks(
+        load_ranks(&dir.join(format!("{name}_base.tiktoken"))),
+        vec![],
+    )
+    .expect("valid rank file");
+    Tokenizer::new(
+        vocab,
+        PreTokenizer::from_regex(pattern).unwrap(),
+        Normalizer::None,
+    )
+    .unwrap()
+    .with_ignore_merges(true)
 }
 
 #[test]
@@ -72,7 +79,11 @@ fn matches_tiktoken() {
             bytes += text.len();
             tokens += got.len();
         } else {
-            let at = got.iter().zip(&expected).take_while(|(a, b)| a == b).count();
+            let at = got
+                .iter()
+                .zip(&expected)
+                .take_while(|(a, b)| a == b)
+                .count();
             failures.push(format!("{name} {input}: first difference at token {at}"));
         }
     }

@@ -58,7 +58,9 @@ fn random_rank_vocab(seed: u64, n: usize) -> Vocab {
     let mut strings: Vec<Vec<u8>> = Vec::new();
     for _ in 0..n {
         let len = 2 + rng.below(5);
-        let s: Vec<u8> = (0..len).map(|_| ALPHABET[rng.below(ALPHABET.len())]).collect();
+        let s: Vec<u8> = (0..len)
+            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+            .collect();
         if !strings.contains(&s) {
             strings.push(s);
         }
@@ -163,7 +165,10 @@ fn long_runs_use_the_heap_and_match() {
     let model = BpeModel::new(&vocab);
     for len in [SHORT_PIECE - 1, SHORT_PIECE, SHORT_PIECE + 1, 1000] {
         let piece = vec![b'a'; len];
-        assert_eq!(model.encode_piece_to_vec(&piece), reference(&vocab, &piece, false));
+        assert_eq!(
+            model.encode_piece_to_vec(&piece),
+            reference(&vocab, &piece, false)
+        );
     }
 }
 

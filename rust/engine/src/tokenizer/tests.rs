@@ -11,7 +11,17 @@ const FIM: &str = "<|fim|>";
 fn vocab() -> Vocab {
     let mut tokens: Vec<(Vec<u8>, TokenId)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
     let words: &[&[u8]] = &[
-        b"he", b"ll", b"hell", b"hello", b" w", b"or", b" wor", b" world", b"aa", b"aaaa", b"\xc3\xa9",
+        b"he",
+        b"ll",
+        b"hell",
+        b"hello",
+        b" w",
+        b"or",
+        b" wor",
+        b" world",
+        b"aa",
+        b"aaaa",
+        b"\xc3\xa9",
     ];
     for w in words {
         let id = tokens.len() as TokenId;
@@ -44,7 +54,13 @@ fn only(s: &str) -> SpecialSet {
 fn encodes_and_decodes_words() {
     let t = tokenizer("cl100k", Normalizer::None);
     let ids = t.encode_ordinary("hello world");
-    assert_eq!(ids, vec![t.token_to_id(b"hello").unwrap(), t.token_to_id(b" world").unwrap()]);
+    assert_eq!(
+        ids,
+        vec![
+            t.token_to_id(b"hello").unwrap(),
+            t.token_to_id(b" world").unwrap()
+        ]
+    );
     assert_eq!(t.decode_bytes(&ids).unwrap(), b"hello world");
     assert!(t.ignore_merges());
     assert_eq!(t.vocab_size(), 1002);
@@ -57,7 +73,9 @@ fn encodes_and_decodes_words() {
 fn special_policy() {
     let t = tokenizer("cl100k", Normalizer::None);
     let text = format!("hello{END} world{FIM}");
-    let all = t.encode(&text, &SpecialSet::All, &SpecialSet::Nothing).unwrap();
+    let all = t
+        .encode(&text, &SpecialSet::All, &SpecialSet::Nothing)
+        .unwrap();
     assert_eq!(all[1], 1000);
     assert_eq!(*all.last().unwrap(), 1001);
     let err = t
@@ -72,7 +90,9 @@ fn special_policy() {
         .unwrap();
     assert_eq!(ordinary, t.encode_ordinary(&text));
     assert!(!ordinary.contains(&1000));
-    assert!(t.encode(&text, &SpecialSet::Nothing, &SpecialSet::All).is_err());
+    assert!(t
+        .encode(&text, &SpecialSet::Nothing, &SpecialSet::All)
+        .is_err());
 }
 
 #[test]
@@ -83,7 +103,11 @@ fn offsets_cover_the_text() {
         .encode_with_offsets(&text, &SpecialSet::All, &SpecialSet::Nothing)
         .unwrap();
     assert_eq!(ids.len(), offsets.len());
-    assert_eq!(ids, t.encode(&text, &SpecialSet::All, &SpecialSet::Nothing).unwrap());
+    assert_eq!(
+        ids,
+        t.encode(&text, &SpecialSet::All, &SpecialSet::Nothing)
+            .unwrap()
+    );
     let mut at = 0;
     for (&id, &(s, e)) in ids.iter().zip(&offsets) {
         assert_eq!(s, at);
@@ -98,14 +122,24 @@ fn normalization_applies_outside_specials_and_maps_offsets() {
     let t = tokenizer("cl100k", Normalizer::Nfc);
     // "e" + combining acute composes to "é" (one token); the special's text is untouched.
     let text = format!("he\u{301}{END}x");
-    let ids = t.encode(&text, &SpecialSet::All, &SpecialSet::Nothing).unwrap();
+    let ids = t
+        .encode(&text, &SpecialSet::All, &SpecialSet::Nothing)
+        .unwrap();
     let e_acute = t.token_to_id("é".as_bytes()).unwrap();
     assert_eq!(ids, vec![b'h' as u32, e_acute, 1000, b'x' as u32]);
     let (ids2, offsets) = t
         .encode_with_offsets(&text, &SpecialSet::All, &SpecialSet::Nothing)
         .unwrap();
     assert_eq!(ids2, ids);
-    assert_eq!(offsets, vec![(0, 1), (1, 4), (4, 4 + END.len()), (4 + END.len(), 5 + END.len())]);
+    assert_eq!(
+        offsets,
+        vec![
+            (0, 1),
+            (1, 4),
+            (4, 4 + END.len()),
+            (4 + END.len(), 5 + END.len())
+        ]
+    );
 }
 
 #[test]
@@ -113,13 +147,21 @@ fn batches_match_single_calls() {
     let t = tokenizer("cl100k", Normalizer::None);
     let mixed = format!("a{END}b");
     let texts = ["hello world", "", "aaaaaaaaa", mixed.as_str()];
-    let batch = t.encode_batch(&texts, &SpecialSet::All, &SpecialSet::Nothing).unwrap();
+    let batch = t
+        .encode_batch(&texts, &SpecialSet::All, &SpecialSet::Nothing)
+        .unwrap();
     let ordinary = t.encode_ordinary_batch(&texts);
     for (i, text) in texts.iter().enumerate() {
-        assert_eq!(batch[i], t.encode(text, &SpecialSet::All, &SpecialSet::Nothing).unwrap());
+        assert_eq!(
+            batch[i],
+            t.encode(text, &SpecialSet::All, &SpecialSet::Nothing)
+                .unwrap()
+        );
         assert_eq!(ordinary[i], t.encode_ordinary(text));
     }
-    assert!(t.encode_batch(&texts, &SpecialSet::Nothing, &SpecialSet::All).is_err());
+    assert!(t
+        .encode_batch(&texts, &SpecialSet::Nothing, &SpecialSet::All)
+        .is_err());
 }
 
 #[test]
@@ -130,8 +172,14 @@ fn raw_bytes_split_invalid_utf8() {
     let ids = regex.encode_bytes(bytes);
     assert_eq!(ids[0], regex.token_to_id(b"hello").unwrap());
     assert_eq!(&ids[1..3], &[0xff, 0xfe]);
-    assert_eq!(none.encode_bytes(bytes), none.model().encode_piece_to_vec(bytes));
-    assert_eq!(regex.encode_bytes(b"hello world"), regex.encode_ordinary("hello world"));
+    assert_eq!(
+        none.encode_bytes(bytes),
+        none.model().encode_piece_to_vec(bytes)
+    );
+    assert_eq!(
+        regex.encode_bytes(b"hello world"),
+        regex.encode_ordinary("hello world")
+    );
 }
 
 proptest! {
