@@ -1,12 +1,34 @@
 //! The full pipeline: special tokens, normalization, pre-tokenization, BPE, decoding.
-//! (Stub: the encoder helper fills this in.)
+//!
+//! Encoding `text` goes:
+//! 1. Special tokens (only in [`Tokenizer::encode`]): allowed special-token occurrences split
+//!    the text into ordinary segments; an occurrence of a disallowed one is an error (tiktoken's
+//!    policy, see [`SpecialMatcher::find_allowed`]). Specials in neither set are ordinary text.
+//! 2. Each ordinary segment is normalized ([`Normalizer::apply`]; never inside special tokens),
+//! 3. split into pieces by the [`PreTokenizer`],
+//! 4. and each piece is encoded by the [`BpeModel`].
+//!
+//! Raw bytes ([`Tokenizer::encode_bytes`]): valid UTF-8 input encodes exactly like
+//! [`Tokenizer::encode_ordinary`]. Otherwise, with the `none` pre-tokenizer the whole input is one
+//! piece (not normalized: it is binary); with a regex pre-tokenizer the valid UTF-8 runs are
+//! normalized and pre-tokenized as text and every invalid byte is a piece of its own.
+//!
+//! Offsets ([`Tokenizer::encode_with_offsets`]) are byte ranges into the input text. Where
+//! normalization changed a segment, the text is normalized in small independent groups (split
+//! before every starter that cannot combine with what precedes it), and a token's range is the
+//! union of the original groups its normalized bytes come from.
 
 use crate::encode::BpeModel;
 use crate::error::Result;
 use crate::normalize::Normalizer;
 use crate::pretokenize::PreTokenizer;
-use crate::special::{SpecialMatcher, SpecialSet};
+use crate::special::{Found, SpecialMatcher, SpecialSet};
 use crate::vocab::{TokenId, Vocab};
+use rayon::prelude::*;
+use std::borrow::Cow;
+
+/// A byte range `(start, end)` into the input text.
+pub type Offsets = (usize, usize);
 
 #[derive(Clone, Debug)]
 pub struct Tokenizer {
@@ -18,6 +40,7 @@ pub struct Tokenizer {
 }
 
 impl Tokenizer {
+    /// A tokenizer with `ignore_merges` off (HF's default); tiktoken vocabularies need it on.
     pub fn new(vocab: Vocab, pretokenizer: PreTokenizer, normalizer: Normalizer) -> Result<Self> {
         let model = BpeModel::new(&vocab);
         let specials = SpecialMatcher::new(vocab.specials())?;
@@ -30,8 +53,22 @@ impl Tokenizer {
         })
     }
 
+    /// When `true`, a piece that is itself a token is emitted as that token (tiktoken's rule).
+    pub fn with_ignore_merges(mut self, ignore_merges: bool) -> Self {
+        self.model = self.model.with_ignore_merges(ignore_merges);
+        self
+    }
+
+    pub fn ignore_merges(&self) -> bool {
+        self.model.ignore_merges()
+    }
+
     pub fn vocab(&self) -> &Vocab {
         &self.vocab
+    }
+
+    pub fn model(&self) -> &BpeModel {
+        &self.model
     }
 
     pub fn pretokenizer(&self) -> &PreTokenizer {
@@ -42,10 +79,29 @@ impl Tokenizer {
         self.normalizer
     }
 
+    /// One past the largest id.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    /// The id of a token by its bytes: an ordinary token, or else a special token's content.
+    pub fn token_to_id(&self, bytes: &[u8]) -> Option<TokenId> {
+        self.model.token_id(bytes).or_else(|| {
+            let content = std::str::from_utf8(bytes).ok()?;
+            self.vocab.special_id(content)
+        })
+    }
+
+    /// The bytes of a token (a special token's content for specials).
+    pub fn id_to_token(&self, id: TokenId) -> Option<&[u8]> {
+        self.vocab.token_bytes(id)
+    }
+
     /// Encode text, treating special-token text as ordinary text.
     pub fn encode_ordinary(&self, text: &str) -> Vec<TokenId> {
-        let _ = (text, &self.model, &self.specials);
-        todo!("encoder")
+        let mut out = Vec::with_capacity(text.len() / 4 + 1);
+        self.encode_segment(text, &mut out);
+        out
     }
 
     /// Encode text; `allowed` specials become their ids, `disallowed` ones are an error.
@@ -55,8 +111,74 @@ impl Tokenizer {
         allowed: &SpecialSet,
         disallowed: &SpecialSet,
     ) -> Result<Vec<TokenId>> {
-        let _ = (text, allowed, disallowed);
-        todo!("encoder")
+        let found = self.find_specials(text, allowed, disallowed)?;
+        let mut out = Vec::with_capacity(text.len() / 4 + 1);
+        let mut last = 0;
+        for f in found {
+            self.encode_segment(&text[last..f.start], &mut out);
+            out.push(f.id);
+            last = f.end;
+        }
+        self.encode_segment(&text[last..], &mut out);
+        Ok(out)
+    }
+
+    /// Encode raw bytes (see the module docs for how invalid UTF-8 is split).
+    pub fn encode_bytes(&self, bytes: &[u8]) -> Vec<TokenId> {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return self.encode_ordinary(text);
+        }
+        let mut out = Vec::with_capacity(bytes.len() / 4 + 1);
+        if self.pretokenizer.is_none() {
+            self.model.encode_piece(bytes, &mut out);
+            return out;
+        }
+        for chunk in bytes.utf8_chunks() {
+            self.encode_segment(chunk.valid(), &mut out);
+            for &b in chunk.invalid() {
+                self.model.encode_piece(&[b], &mut out);
+            }
+        }
+        out
+    }
+
+    /// Like [`Tokenizer::encode`], also returning each token's byte range in `text`.
+    pub fn encode_with_offsets(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+    ) -> Result<(Vec<TokenId>, Vec<Offsets>)> {
+        let found = self.find_specials(text, allowed, disallowed)?;
+        let mut ids = Vec::with_capacity(text.len() / 4 + 1);
+        let mut offsets = Vec::with_capacity(text.len() / 4 + 1);
+        let mut last = 0;
+        for f in found {
+            self.segment_with_offsets(text, last, f.start, &mut ids, &mut offsets);
+            ids.push(f.id);
+            offsets.push((f.start, f.end));
+            last = f.end;
+        }
+        self.segment_with_offsets(text, last, text.len(), &mut ids, &mut offsets);
+        Ok((ids, offsets))
+    }
+
+    /// [`Tokenizer::encode`] over many texts in parallel (rayon); the first error wins.
+    pub fn encode_batch(
+        &self,
+        texts: &[&str],
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+    ) -> Result<Vec<Vec<TokenId>>> {
+        texts
+            .par_iter()
+            .map(|t| self.encode(t, allowed, disallowed))
+            .collect()
+    }
+
+    /// [`Tokenizer::encode_ordinary`] over many texts in parallel (rayon).
+    pub fn encode_ordinary_batch(&self, texts: &[&str]) -> Vec<Vec<TokenId>> {
+        texts.par_iter().map(|t| self.encode_ordinary(t)).collect()
     }
 
     /// The bytes of `ids`.
@@ -65,4 +187,131 @@ impl Tokenizer {
         self.vocab.decode_into(ids, &mut out)?;
         Ok(out)
     }
+
+    fn find_specials(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+    ) -> Result<Vec<Found>> {
+        let nothing = |s: &SpecialSet| matches!(s, SpecialSet::Nothing);
+        if self.specials.is_empty() || (nothing(allowed) && nothing(disallowed)) {
+            return Ok(Vec::new());
+        }
+        self.specials
+            .find_allowed(text.as_bytes(), allowed, disallowed)
+    }
+
+    /// Normalize, pre-tokenize and encode one ordinary segment.
+    fn encode_segment(&self, text: &str, out: &mut Vec<TokenId>) {
+        if text.is_empty() {
+            return;
+        }
+        let normalized = self.normalizer.apply(text);
+        self.pretokenizer.for_each_piece(&normalized, |piece| {
+            self.model.encode_piece(piece.as_bytes(), out)
+        });
+    }
+
+    /// Encode `text[start..end]`, pushing ids and their byte ranges in `text`.
+    fn segment_with_offsets(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        ids: &mut Vec<TokenId>,
+        offsets: &mut Vec<Offsets>,
+    ) {
+        let segment = &text[start..end];
+        if segment.is_empty() {
+            return;
+        }
+        match self.normalizer.apply(segment) {
+            Cow::Borrowed(_) => {
+                self.pieces_with_offsets(segment, ids, offsets, |a, b| (start + a, start + b))
+            }
+            Cow::Owned(_) => {
+                let aligned = Aligned::new(self.normalizer, segment);
+                self.pieces_with_offsets(&aligned.normalized, ids, offsets, |a, b| {
+                    let (s, e) = aligned.original_range(a, b);
+                    (start + s, start + e)
+                })
+            }
+        }
+    }
+
+    /// Pre-tokenize and encode `text` (already normalized), mapping each token's range in
+    /// `text` through `map`.
+    fn pieces_with_offsets(
+        &self,
+        text: &str,
+        ids: &mut Vec<TokenId>,
+        offsets: &mut Vec<Offsets>,
+        map: impl Fn(usize, usize) -> Offsets,
+    ) {
+        self.pretokenizer.for_each_piece(text, |piece| {
+            let mut at = piece.as_ptr() as usize - text.as_ptr() as usize;
+            let first = ids.len();
+            self.model.encode_piece(piece.as_bytes(), ids);
+            for &id in &ids[first..] {
+                let len = self.vocab.token_bytes(id).map_or(0, <[u8]>::len);
+                offsets.push(map(at, at + len));
+                at += len;
+            }
+        });
+    }
 }
+
+/// Normalized text with, for every group of it, the original range it came from.
+struct Aligned {
+    normalized: String,
+    /// `(normalized_start, original_start, original_end)`, sorted by `normalized_start`.
+    groups: Vec<(usize, usize, usize)>,
+}
+
+impl Aligned {
+    fn new(normalizer: Normalizer, text: &str) -> Self {
+        let mut normalized = String::with_capacity(text.len() + text.len() / 4);
+        let mut groups = Vec::new();
+        let mut group_start = 0;
+        let boundaries = text
+            .char_indices()
+            .filter(|&(i, c)| i > 0 && is_stable_starter(normalizer, c))
+            .map(|(i, _)| i)
+            .chain(std::iter::once(text.len()));
+        for boundary in boundaries {
+            let group = &text[group_start..boundary];
+            groups.push((normalized.len(), group_start, boundary));
+            normalized.push_str(&normalizer.apply(group));
+            group_start = boundary;
+        }
+        Aligned { normalized, groups }
+    }
+
+    /// The original range covering normalized bytes `start..end` (`start < end`).
+    fn original_range(&self, start: usize, end: usize) -> Offsets {
+        let group_of = |at: usize| self.groups.partition_point(|g| g.0 <= at).saturating_sub(1);
+        let first = self.groups[group_of(start)];
+        let last = self.groups[group_of(end.saturating_sub(1).max(start))];
+        (first.1, last.2)
+    }
+}
+
+/// True when `c` neither reorders with nor composes onto the characters before it, so text can
+/// be normalized independently on either side of it.
+fn is_stable_starter(normalizer: Normalizer, c: char) -> bool {
+    use unicode_normalization::char::canonical_combining_class;
+    use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized};
+    if canonical_combining_class(c) != 0 {
+        return false;
+    }
+    let quick = match normalizer {
+        Normalizer::None => return true,
+        Normalizer::Nfc => is_nfc_quick(std::iter::once(c)),
+        Normalizer::Nfkc => is_nfkc_quick(std::iter::once(c)),
+    };
+    quick == IsNormalized::Yes
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,69 @@
+//! Single-thread encoding speed on a tiktoken rank file.
+//!
+//! `cargo run --release -p toksmith-engine --example encode_bench -- RANKS PATTERN FILE...`
+//! (`PATTERN`: a preset name such as `cl100k`). For each file it prints the time of
+//! pre-tokenization alone, BPE alone (over the pre-collected pieces) and the whole
+//! `encode_ordinary`.
+
+use base64::Engine;
+use std::time::Instant;
+use toksmith_engine::normalize::Normalizer;
+use toksmith_engine::pretokenize::PreTokenizer;
+use toksmith_engine::{TokenId, Tokenizer, Vocab};
+
+fn load_ranks(path: &str) -> Vec<(Vec<u8>, TokenId)> {
+    std::fs::read_to_string(path)
+        .expect("readable rank file")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (b64, rank) = line.split_once(' ').expect("line `base64 rank`");
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .expect("base64");
+            (bytes, rank.parse().expect("rank"))
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [ranks, pattern, files @ ..] = &args[..] else {
+        eprintln!("usage: encode_bench RANKS PATTERN FILE...");
+        std::process::exit(2);
+    };
+    let vocab = Vocab::from_ranks(load_ranks(ranks), vec![]).expect("valid ranks");
+    let pre = PreTokenizer::new(pattern).expect("pattern");
+    let tok = Tokenizer::new(vocab, pre, Normalizer::None)
+        .unwrap()
+        .with_ignore_merges(true);
+    for file in files {
+        let text = String::from_utf8_lossy(&std::fs::read(file).expect("input")).into_owned();
+        let mb = text.len() as f64 / 1e6;
+        let t0 = Instant::now();
+        let pieces = tok.pretokenizer().split(&text);
+        let pre_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let mut ids = Vec::with_capacity(text.len() / 3);
+        for p in &pieces {
+            tok.model().encode_piece(p.as_bytes(), &mut ids);
+        }
+        let bpe_s = t1.elapsed().as_secs_f64();
+        let t2 = Instant::now();
+        let all = tok.encode_ordinary(&text);
+        let all_s = t2.elapsed().as_secs_f64();
+        assert_eq!(all, ids);
+        println!(
+            "{file}: {mb:.2} MB, {} pieces, {} tokens | pretokenize {:.1} ms ({:.1} MB/s) | \
+             bpe {:.1} ms ({:.1} MB/s) | encode_ordinary {:.1} ms ({:.1} MB/s)",
+            pieces.len(),
+            all.len(),
+            pre_s * 1e3,
+            mb / pre_s,
+            bpe_s * 1e3,
+            mb / bpe_s,
+            all_s * 1e3,
+            mb / all_s,
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! The encoder against brute-force references on random vocabularies.
+
+use super::*;
+use crate::vocab::SpecialToken;
+use proptest::prelude::*;
+
+/// A tiny deterministic generator so that one proptest seed describes a whole vocabulary.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn bytes256() -> Vec<(Vec<u8>, TokenId)> {
+    (0..=255u8).map(|b| (vec![b], b as TokenId)).collect()
+}
+
+const ALPHABET: &[u8] = b"abc";
+
+/// HF-style vocab: `n` random merges over tokens built from `ALPHABET`.
+fn random_merge_vocab(seed: u64, n: usize) -> Vocab {
+    let mut rng = Lcg(seed);
+    let mut tokens = bytes256();
+    let mut pool: Vec<TokenId> = ALPHABET.iter().map(|&b| b as TokenId).collect();
+    let mut merges: Vec<(TokenId, TokenId)> = Vec::new();
+    for _ in 0..n {
+        let (l, r) = (pool[rng.below(pool.len())], pool[rng.below(pool.len())]);
+        if merges.contains(&(l, r)) {
+            continue;
+        }
+        let joined = [tokens[l as usize].0.clone(), tokens[r as usize].0.clone()].concat();
+        if joined.len() > 12 {
+            continue;
+        }
+        if !tokens.iter().any(|(b, _)| *b == joined) {
+            let id = tokens.len() as TokenId;
+            tokens.push((joined, id));
+            pool.push(id);
+        }
+        merges.push((l, r));
+    }
+    Vocab::from_merges(tokens, &merges, vec![]).unwrap()
+}
+
+/// tiktoken-style vocab: random strings over `ALPHABET` with shuffled ranks.
+fn random_rank_vocab(seed: u64, n: usize) -> Vocab {
+    let mut rng = Lcg(seed);
+    let mut strings: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..n {
+        let len = 2 + rng.below(5);
+        let s: Vec<u8> = (0..len)
+            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+            .collect();
+        if !strings.contains(&s) {
+            strings.push(s);
+        }
+    }
+    let mut tokens = bytes256();
+    for s in strings {
+        let id = tokens.len() as TokenId;
+        tokens.push((s, id));
+    }
+    Vocab::from_ranks(tokens, vec![]).unwrap()
+}
+
+/// Naive BPE: repeatedly merge the lowest-ranked adjacent pair, leftmost on ties.
+fn reference(vocab: &Vocab, piece: &[u8], ignore_merges: bool) -> Vec<TokenId> {
+    if ignore_merges && !piece.is_empty() {
+        if let Some(id) = vocab.id_of(piece) {
+            return vec![id];
+        }
+    }
+    let rank = |l: TokenId, r: TokenId| {
+        vocab
+            .merges()
+            .iter()
+            .filter(|m| m.left == l && m.right == r)
+            .min_by_key(|m| m.rank)
+            .map(|m| (m.rank, m.result))
+    };
+    let mut ids: Vec<TokenId> = piece.iter().map(|&b| vocab.byte_id(b)).collect();
+    loop {
+        let mut best: Option<(u32, usize, TokenId)> = None;
+        for i in 0..ids.len().saturating_sub(1) {
+            if let Some((r, res)) = rank(ids[i], ids[i + 1]) {
+                if best.is_none_or(|(br, _, _)| r < br) {
+                    best = Some((r, i, res));
+                }
+            }
+        }
+        let Some((_, i, res)) = best else { break };
+        ids[i] = res;
+        ids.remove(i + 1);
+    }
+    ids
+}
+
+/// tiktoken's own definition, on byte ranges: merge the adjacent parts whose concatenation has
+/// the lowest rank (= id), leftmost on ties; the whole piece is looked up first.
+fn tiktoken_reference(vocab: &Vocab, piece: &[u8]) -> Vec<TokenId> {
+    if let Some(id) = vocab.id_of(piece) {
+        return vec![id];
+    }
+    let mut bounds: Vec<usize> = (0..=piece.len()).collect();
+    loop {
+        let mut best: Option<(TokenId, usize)> = None;
+        for i in 0..bounds.len().saturating_sub(2) {
+            if let Some(id) = vocab.id_of(&piece[bounds[i]..bounds[i + 2]]) {
+                if best.is_none_or(|(b, _)| id < b) {
+                    best = Some((id, i));
+                }
+            }
+        }
+        let Some((_, i)) = best else { break };
+        bounds.remove(i + 1);
+    }
+    bounds
+        .windows(2)
+        .map(|w| vocab.id_of(&piece[w[0]..w[1]]).unwrap())
+        .collect()
+}
+
+fn input() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(prop::sample::select(ALPHABET), 0..40),
+        prop::collection::vec(prop::sample::select(ALPHABET), 40..400),
+        prop::collection::vec(prop::sample::select(&b"aab"[..]), 0..200),
+        prop::collection::vec(any::<u8>(), 0..100),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn merges_match_reference(seed in any::<u64>(), n in 1usize..60, piece in input(), ignore in any::<bool>()) {
+        let vocab = random_merge_vocab(seed, n);
+        let model = BpeModel::new(&vocab).with_ignore_merges(ignore);
+        prop_assert_eq!(model.encode_piece_to_vec(&piece), reference(&vocab, &piece, ignore));
+    }
+
+    #[test]
+    fn ranks_match_tiktoken(seed in any::<u64>(), n in 1usize..80, piece in input()) {
+        let vocab = random_rank_vocab(seed, n);
+        let model = BpeModel::new(&vocab).with_ignore_merges(true);
+        let got = model.encode_piece_to_vec(&piece);
+        prop_assert_eq!(&got, &tiktoken_reference(&vocab, &piece));
+        prop_assert_eq!(&got, &reference(&vocab, &piece, true));
+    }
+}
+
+#[test]
+fn long_runs_use_the_heap_and_match() {
+    let vocab = random_merge_vocab(7, 40);
+    let model = BpeModel::new(&vocab);
+    for len in [SHORT_PIECE - 1, SHORT_PIECE, SHORT_PIECE + 1, 1000] {
+        let piece = vec![b'a'; len];
+        assert_eq!(
+            model.encode_piece_to_vec(&piece),
+            reference(&vocab, &piece, false)
+        );
+    }
+}
+
+#[test]
+fn ignore_merges_takes_unreachable_whole_tokens() {
+    // "abc" is a token but merges never build it ("ab" then "abc" needs (ab, c), absent).
+    let mut toks = bytes256();
+    toks.push((b"ab".to_vec(), 256));
+    toks.push((b"abc".to_vec(), 257));
+    toks.push((b"bc".to_vec(), 258));
+    let vocab = Vocab::from_merges(toks, &[(97, 98), (98, 99), (97, 258)], vec![]).unwrap();
+    let plain = BpeModel::new(&vocab);
+    assert_eq!(plain.encode_piece_to_vec(b"abc"), vec![256, 99]);
+    let ignoring = BpeModel::new(&vocab).with_ignore_merges(true);
+    assert_eq!(ignoring.encode_piece_to_vec(b"abc"), vec![257]);
+    assert_eq!(ignoring.encode_piece_to_vec(b"abcc"), vec![256, 99, 99]);
+}
+
+#[test]
+fn specials_are_never_produced_by_merges() {
+    let mut toks = bytes256();
+    toks.push((b"ab".to_vec(), 256));
+    let special = SpecialToken {
+        content: "abab".into(),
+        id: 257,
+    };
+    let vocab = Vocab::from_ranks(toks, vec![special]).unwrap();
+    let model = BpeModel::new(&vocab).with_ignore_merges(true);
+    assert_eq!(model.encode_piece_to_vec(b"abab"), vec![256, 256]);
+}
