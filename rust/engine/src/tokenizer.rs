@@ -15,6 +15,9 @@ pub struct Tokenizer {
     normalizer: Normalizer,
     model: BpeModel,
     specials: SpecialMatcher,
+    /// Emit a pre-token that is itself a vocabulary token without merging (HF `ignore_merges`,
+    /// tiktoken's behaviour).
+    ignore_merges: bool,
 }
 
 impl Tokenizer {
@@ -27,7 +30,18 @@ impl Tokenizer {
             normalizer,
             model,
             specials,
+            ignore_merges: false,
         })
+    }
+
+    /// Set HF's `ignore_merges`: whole pre-tokens found in the vocabulary are emitted as is.
+    pub fn with_ignore_merges(mut self, ignore_merges: bool) -> Self {
+        self.ignore_merges = ignore_merges;
+        self
+    }
+
+    pub fn ignore_merges(&self) -> bool {
+        self.ignore_merges
     }
 
     pub fn vocab(&self) -> &Vocab {

@@ -1,1 +1,573 @@
-//! HF `tokenizer.json`. (Stub.)
+//! HF `tokenizer.json` for byte-level BPE.
+//!
+//! Reading accepts what byte-level BPE files (GPT-2, Llama 3, Qwen2, GPT-4o conversions, files
+//! HF's trainer writes) contain, and refuses everything else with an error naming the JSON path:
+//! - `model`: `BPE` with `vocab` (keys in GPT-2's byte-level alphabet, see [`crate::bytelevel`]),
+//!   `merges` as `"a b"` strings or `["a", "b"]` pairs (rank = index), `ignore_merges`; no
+//!   `byte_fallback`, `dropout`, `continuing_subword_prefix`, `end_of_word_suffix` or `unk_token`.
+//! - `pre_tokenizer`: `ByteLevel` (`add_prefix_space` false; `use_regex` true is the GPT-2
+//!   pattern, false is no pre-tokenization), or `Sequence[Split(Regex, Isolated, invert false),
+//!   ByteLevel(use_regex false)]`. A Split regex equal to a preset is recognised as that preset.
+//! - `normalizer`: null, `NFC` or `NFKC`; `decoder`: null or `ByteLevel`.
+//! - `post_processor`: null, `ByteLevel`, `TemplateProcessing` or a `Sequence` of these is
+//!   accepted and not kept: toksmith never adds BOS/EOS tokens, and writing emits `ByteLevel`.
+//! - `added_tokens`: every added token becomes a [`SpecialToken`], matched verbatim before
+//!   pre-tokenization. Non-special added tokens (`"special": false`) are kept as specials too:
+//!   HF also matches them verbatim before the model runs, so ids are the same; what differs is
+//!   only that HF's `skip_special_tokens` keeps them when decoding and that toksmith's
+//!   allowed/disallowed policy applies to them. `lstrip`/`rstrip`/`single_word` are refused.
+//!   An added token that also sits in `model.vocab` under the same id (GPT-2's `<|endoftext|>`)
+//!   is taken out of the ordinary tokens.
+//!
+//! A merge list that is exactly what [`Vocab::from_ranks`] derives (a tiktoken vocabulary written
+//! by [`to_string`], merges sorted by `(rank, left, right)`, with `ignore_merges`) is read back
+//! with tiktoken semantics (rank = result id), so tiktoken -> JSON -> tiktoken is lossless.
+//!
+//! Writing produces the layout of `tokenizers` 0.23 (`Tokenizer.to_str()`): specials as added
+//! tokens (`special: true, normalized: false`), merges as pairs in `(rank, left, right)` order.
+
+use crate::bytelevel;
+use crate::error::{Error, Result};
+use crate::io::{read_file, write_atomic};
+use crate::normalize::Normalizer;
+use crate::pretokenize::{PreTokenizer, GPT2};
+use crate::tokenizer::Tokenizer;
+use crate::vocab::{SpecialToken, TokenId, Vocab};
+use rustc_hash::FxHashMap;
+use serde_json::{json, Map, Value};
+use std::io::Write;
+use std::path::Path;
+
+/// Names the file in errors: `tokenizer.json: model.merges[3]: ...`.
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, path: &str, reason: impl Into<String>) -> Error {
+        Error::format(format!("{}: {path}", self.file), reason)
+    }
+
+    fn unsupported(&self, path: &str, what: &str) -> Error {
+        self.err(
+            path,
+            format!("unsupported {what}; toksmith reads byte-level BPE tokenizers only"),
+        )
+    }
+
+    fn object<'v>(&self, value: &'v Value, path: &str) -> Result<&'v Map<String, Value>> {
+        value
+            .as_object()
+            .ok_or_else(|| self.err(path, format!("expected an object, got {}", kind(value))))
+    }
+
+    fn type_of<'v>(&self, obj: &'v Map<String, Value>, path: &str) -> Result<&'v str> {
+        obj.get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.err(&format!("{path}.type"), "missing or not a string"))
+    }
+
+    /// A boolean field, `default` when absent.
+    fn flag(&self, obj: &Map<String, Value>, path: &str, key: &str, default: bool) -> Result<bool> {
+        match obj.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(self.err(
+                &format!("{path}.{key}"),
+                format!("expected a boolean, got {}", kind(other)),
+            )),
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Parse a `tokenizer.json` document; `location` names it in errors.
+pub fn from_str(json: &str, location: &str) -> Result<Tokenizer> {
+    let ctx = Ctx { file: location };
+    let root: Value = serde_json::from_str(json).map_err(|e| {
+        let what = if e.is_eof() {
+            "truncated JSON"
+        } else {
+            "malformed JSON"
+        };
+        Error::format(
+            format!("{location}:{}:{}", e.line(), e.column()),
+            format!("{what}: {e}"),
+        )
+    })?;
+    let root = ctx.object(&root, "(root)")?;
+    let model = read_model(&ctx, root.get("model").unwrap_or(&Value::Null))?;
+    let specials = read_added_tokens(&ctx, root.get("added_tokens"))?;
+    let normalizer = read_normalizer(&ctx, root.get("normalizer").unwrap_or(&Value::Null))?;
+    let pretokenizer = read_pretokenizer(&ctx, root.get("pre_tokenizer").unwrap_or(&Value::Null))?;
+    check_decoder(&ctx, root.get("decoder").unwrap_or(&Value::Null))?;
+    check_post_processor(
+        &ctx,
+        root.get("post_processor").unwrap_or(&Value::Null),
+        "post_processor",
+    )?;
+    let ignore_merges = model.ignore_merges;
+    let vocab = build_vocab(&ctx, model, specials)?;
+    Ok(Tokenizer::new(vocab, pretokenizer, normalizer)?.with_ignore_merges(ignore_merges))
+}
+
+/// Read a `tokenizer.json` file.
+pub fn load(path: &Path) -> Result<Tokenizer> {
+    let location = path.display().to_string();
+    let text = String::from_utf8(read_file(path)?)
+        .map_err(|e| Error::format(location.clone(), format!("not UTF-8: {e}")))?;
+    from_str(&text, &location)
+}
+
+/// The BPE model as read: ordinary tokens, merges by id, `ignore_merges`.
+struct ModelData {
+    tokens: Vec<(Vec<u8>, TokenId)>,
+    /// The vocabulary key of each id, to name tokens in errors.
+    keys: FxHashMap<TokenId, String>,
+    merges: Vec<(TokenId, TokenId)>,
+    ignore_merges: bool,
+}
+
+fn read_model(ctx: &Ctx, value: &Value) -> Result<ModelData> {
+    let obj = ctx.object(value, "model")?;
+    match obj.get("type").and_then(Value::as_str) {
+        Some("BPE") => {}
+        // Old files omit the type; a merge list identifies BPE.
+        None if obj.contains_key("merges") => {}
+        Some(other) => return Err(ctx.unsupported("model.type", &format!("{other:?}"))),
+        None => return Err(ctx.err("model.type", "missing (expected \"BPE\")")),
+    }
+    check_model_options(ctx, obj)?;
+    let vocab = obj
+        .get("vocab")
+        .ok_or_else(|| ctx.err("model.vocab", "missing"))?;
+    let vocab = ctx.object(vocab, "model.vocab")?;
+    let mut tokens = Vec::with_capacity(vocab.len());
+    let mut ids: FxHashMap<&str, TokenId> = FxHashMap::default();
+    let mut keys = FxHashMap::default();
+    for (key, id) in vocab {
+        let path = format!("model.vocab[{key:?}]");
+        let id = id
+            .as_u64()
+            .and_then(|id| TokenId::try_from(id).ok())
+            .ok_or_else(|| ctx.err(&path, format!("expected a token id, got {id}")))?;
+        let bytes = bytelevel::decode(key).ok_or_else(|| {
+            ctx.err(
+                &path,
+                "the token has characters outside the byte-level alphabet; not a byte-level BPE \
+                 vocabulary",
+            )
+        })?;
+        if let Some(first) = keys.insert(id, key.clone()) {
+            return Err(ctx.err(&path, format!("id {id} is also used by {first:?}")));
+        }
+        ids.insert(key.as_str(), id);
+        tokens.push((bytes, id));
+    }
+    let merges = read_merges(ctx, obj.get("merges"), &ids)?;
+    Ok(ModelData {
+        tokens,
+        keys,
+        merges,
+        ignore_merges: ctx.flag(obj, "model", "ignore_merges", false)?,
+    })
+}
+
+/// Refuse the BPE options that are not plain byte-level BPE.
+fn check_model_options(ctx: &Ctx, obj: &Map<String, Value>) -> Result<()> {
+    let not_byte_level = |key: &str, value: &Value| {
+        ctx.err(
+            &format!("model.{key}"),
+            format!("{value} is not supported: toksmith reads plain byte-level BPE only"),
+        )
+    };
+    for key in ["continuing_subword_prefix", "end_of_word_suffix", "unk_token"] {
+        match obj.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.is_empty() => {}
+            Some(v) => return Err(not_byte_level(key, v)),
+        }
+    }
+    match obj.get("dropout") {
+        None | Some(Value::Null) => {}
+        Some(v) if v.as_f64() == Some(0.0) => {}
+        Some(v) => return Err(not_byte_level("dropout", v)),
+    }
+    if ctx.flag(obj, "model", "byte_fallback", false)? {
+        return Err(not_byte_level("byte_fallback", &Value::Bool(true)));
+    }
+    Ok(())
+}
+
+fn read_merges(
+    ctx: &Ctx,
+    value: Option<&Value>,
+    ids: &FxHashMap<&str, TokenId>,
+) -> Result<Vec<(TokenId, TokenId)>> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let list = value
+        .as_array()
+        .ok_or_else(|| ctx.err("model.merges", format!("expected an array, got {}", kind(value))))?;
+    let mut merges = Vec::with_capacity(list.len());
+    for (index, merge) in list.iter().enumerate() {
+        let path = format!("model.merges[{index}]");
+        let (left, right) = merge_parts(merge)
+            .ok_or_else(|| ctx.err(&path, "expected \"left right\" or [\"left\", \"right\"]"))?;
+        let id = |part: &str| {
+            ids.get(part).copied().ok_or_else(|| {
+                ctx.err(&path, format!("unknown token {part:?} (not in model.vocab)"))
+            })
+        };
+        merges.push((id(left)?, id(right)?));
+    }
+    Ok(merges)
+}
+
+fn merge_parts(merge: &Value) -> Option<(&str, &str)> {
+    match merge {
+        Value::String(s) => {
+            let (left, right) = s.split_once(' ')?;
+            (!right.contains(' ')).then_some((left, right))
+        }
+        Value::Array(parts) if parts.len() == 2 => Some((parts[0].as_str()?, parts[1].as_str()?)),
+        _ => None,
+    }
+}
+
+fn read_added_tokens(ctx: &Ctx, value: Option<&Value>) -> Result<Vec<SpecialToken>> {
+    let list = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(other) => {
+            return Err(ctx.err(
+                "added_tokens",
+                format!("expected an array, got {}", kind(other)),
+            ))
+        }
+    };
+    let mut specials = Vec::with_capacity(list.len());
+    for (index, token) in list.iter().enumerate() {
+        let path = format!("added_tokens[{index}]");
+        let obj = ctx.object(token, &path)?;
+        let id = obj
+            .get("id")
+            .and_then(Value::as_u64)
+            .and_then(|id| TokenId::try_from(id).ok())
+            .ok_or_else(|| ctx.err(&format!("{path}.id"), "missing or not a token id"))?;
+        let content = obj
+            .get("content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ctx.err(&format!("{path}.content"), "missing or not a string"))?;
+        for key in ["lstrip", "rstrip", "single_word"] {
+            if ctx.flag(obj, &path, key, false)? {
+                return Err(ctx.err(
+                    &format!("{path}.{key}"),
+                    "unsupported true; toksmith matches added tokens verbatim",
+                ));
+            }
+        }
+        specials.push(SpecialToken {
+            content: content.to_string(),
+            id,
+        });
+    }
+    Ok(specials)
+}
+
+fn read_normalizer(ctx: &Ctx, value: &Value) -> Result<Normalizer> {
+    if value.is_null() {
+        return Ok(Normalizer::None);
+    }
+    let obj = ctx.object(value, "normalizer")?;
+    match ctx.type_of(obj, "normalizer")? {
+        "NFC" => Ok(Normalizer::Nfc),
+        "NFKC" => Ok(Normalizer::Nfkc),
+        "Sequence" => match obj.get("normalizers").and_then(Value::as_array) {
+            Some(list) if list.is_empty() => Ok(Normalizer::None),
+            Some(list) if list.len() == 1 => read_normalizer(ctx, &list[0])
+                .map_err(|_| ctx.unsupported("normalizer.normalizers[0]", "normalizer")),
+            _ => Err(ctx.unsupported("normalizer.normalizers", "normalizer sequence")),
+        },
+        other => Err(ctx.unsupported("normalizer.type", &format!("{other:?}"))),
+    }
+}
+
+fn read_pretokenizer(ctx: &Ctx, value: &Value) -> Result<PreTokenizer> {
+    if value.is_null() {
+        return Err(ctx.err(
+            "pre_tokenizer",
+            "null; byte-level BPE needs a ByteLevel pre-tokenizer",
+        ));
+    }
+    let obj = ctx.object(value, "pre_tokenizer")?;
+    match ctx.type_of(obj, "pre_tokenizer")? {
+        "ByteLevel" => byte_level(ctx, obj, "pre_tokenizer"),
+        "Sequence" => read_sequence(ctx, obj),
+        other => Err(ctx.unsupported("pre_tokenizer.type", &format!("{other:?}"))),
+    }
+}
+
+/// A ByteLevel pre-tokenizer on its own: its regex is GPT-2's when `use_regex` is set.
+fn byte_level(ctx: &Ctx, obj: &Map<String, Value>, path: &str) -> Result<PreTokenizer> {
+    if ctx.flag(obj, path, "add_prefix_space", true)? {
+        return Err(ctx.err(
+            &format!("{path}.add_prefix_space"),
+            "unsupported true (or absent, which means true); toksmith never adds a prefix space",
+        ));
+    }
+    if ctx.flag(obj, path, "use_regex", true)? {
+        PreTokenizer::from_regex(GPT2)
+    } else {
+        Ok(PreTokenizer::none())
+    }
+}
+
+/// `Sequence[Split(Regex), ByteLevel(use_regex false)]`, or a one-element `Sequence[ByteLevel]`.
+fn read_sequence(ctx: &Ctx, obj: &Map<String, Value>) -> Result<PreTokenizer> {
+    let path = "pre_tokenizer.pretokenizers";
+    let list = obj
+        .get("pretokenizers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ctx.err(path, "missing or not an array"))?;
+    let steps: Vec<(String, &Map<String, Value>)> = list
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let p = format!("{path}[{i}]");
+            let o = ctx.object(v, &p)?;
+            let t = ctx.type_of(o, &p)?;
+            if t != "Split" && t != "ByteLevel" {
+                return Err(ctx.unsupported(&format!("{p}.type"), &format!("{t:?}")));
+            }
+            Ok((p, o))
+        })
+        .collect::<Result<_>>()?;
+    match steps.as_slice() {
+        [(p, only)] if only.get("type") == Some(&json!("ByteLevel")) => byte_level(ctx, only, p),
+        [(split_path, split), (bl_path, bl)]
+            if split.get("type") == Some(&json!("Split"))
+                && bl.get("type") == Some(&json!("ByteLevel")) =>
+        {
+            let pre = read_split(ctx, split, split_path)?;
+            if byte_level(ctx, bl, bl_path)?.pattern().is_some() {
+                return Err(ctx.err(
+                    &format!("{bl_path}.use_regex"),
+                    "unsupported true after a Split (two regex passes)",
+                ));
+            }
+            Ok(pre)
+        }
+        _ => Err(ctx.err(
+            path,
+            "unsupported sequence; expected [Split(Regex, Isolated), ByteLevel(use_regex false)]",
+        )),
+    }
+}
+
+fn read_split(ctx: &Ctx, obj: &Map<String, Value>, path: &str) -> Result<PreTokenizer> {
+    let behavior = obj.get("behavior").and_then(Value::as_str);
+    if behavior != Some("Isolated") {
+        return Err(ctx.err(
+            &format!("{path}.behavior"),
+            format!("unsupported {behavior:?}; expected \"Isolated\""),
+        ));
+    }
+    if ctx.flag(obj, path, "invert", false)? {
+        return Err(ctx.err(&format!("{path}.invert"), "unsupported true"));
+    }
+    let regex = obj
+        .get("pattern")
+        .and_then(|p| p.get("Regex"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ctx.err(
+                &format!("{path}.pattern"),
+                "expected {\"Regex\": \"...\"} (string patterns are not supported)",
+            )
+        })?;
+    PreTokenizer::from_regex(regex).map_err(|e| ctx.err(&format!("{path}.pattern.Regex"), e.to_string()))
+}
+
+fn check_decoder(ctx: &Ctx, value: &Value) -> Result<()> {
+    if value.is_null() {
+        return Ok(());
+    }
+    let obj = ctx.object(value, "decoder")?;
+    match ctx.type_of(obj, "decoder")? {
+        "ByteLevel" => Ok(()),
+        other => Err(ctx.unsupported("decoder.type", &format!("{other:?}"))),
+    }
+}
+
+fn check_post_processor(ctx: &Ctx, value: &Value, path: &str) -> Result<()> {
+    if value.is_null() {
+        return Ok(());
+    }
+    let obj = ctx.object(value, path)?;
+    match ctx.type_of(obj, path)? {
+        "ByteLevel" | "TemplateProcessing" => Ok(()),
+        "Sequence" => {
+            let list = obj
+                .get("processors")
+                .and_then(Value::as_array)
+                .ok_or_else(|| ctx.err(&format!("{path}.processors"), "missing or not an array"))?;
+            for (i, p) in list.iter().enumerate() {
+                check_post_processor(ctx, p, &format!("{path}.processors[{i}]"))?;
+            }
+            Ok(())
+        }
+        other => Err(ctx.unsupported(&format!("{path}.type"), &format!("{other:?}"))),
+    }
+}
+
+/// Combine model tokens and added tokens into a [`Vocab`].
+fn build_vocab(ctx: &Ctx, model: ModelData, specials: Vec<SpecialToken>) -> Result<Vocab> {
+    let ModelData {
+        mut tokens,
+        keys,
+        merges,
+        ignore_merges,
+    } = model;
+    let mut special_ids = FxHashMap::default();
+    for (index, s) in specials.iter().enumerate() {
+        if let Some(key) = keys.get(&s.id) {
+            if bytelevel::decode(key).as_deref() != Some(s.content.as_bytes()) {
+                return Err(ctx.err(
+                    &format!("added_tokens[{index}]"),
+                    format!(
+                        "id {} is {:?} here but {key:?} in model.vocab",
+                        s.id, s.content
+                    ),
+                ));
+            }
+        }
+        special_ids.insert(s.id, index);
+    }
+    tokens.retain(|(_, id)| !special_ids.contains_key(id));
+    let in_model = |e: Error| match e {
+        Error::InvalidArgument(reason) => ctx.err("model", reason),
+        Error::Format { location, reason } => ctx.err(&format!("model.{location}"), reason),
+        other => other,
+    };
+    let vocab = Vocab::from_merges(tokens.clone(), &merges, specials.clone()).map_err(in_model)?;
+    if ignore_merges && is_tiktoken_shaped(&vocab) {
+        let ranked = Vocab::from_ranks(tokens, specials).map_err(in_model)?;
+        let same = ranked.merges().len() == merges.len()
+            && ranked
+                .merges()
+                .iter()
+                .zip(&merges)
+                .all(|(m, &(l, r))| (m.left, m.right) == (l, r));
+        if same {
+            return Ok(ranked);
+        }
+    }
+    Ok(vocab)
+}
+
+/// Cheap pre-check: merge results never decrease along the list (a necessary condition for the
+/// list to be the one [`Vocab::from_ranks`] derives).
+fn is_tiktoken_shaped(vocab: &Vocab) -> bool {
+    vocab.merges().windows(2).all(|w| w[0].result <= w[1].result)
+}
+
+/// Serialize to `tokenizer.json` text (pretty-printed, like HF's `save`).
+pub fn to_string(tok: &Tokenizer) -> Result<String> {
+    let vocab = tok.vocab();
+    let mut added: Vec<&SpecialToken> = vocab.specials().iter().collect();
+    added.sort_by_key(|s| s.id);
+    let added: Vec<Value> = added
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "content": s.content, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true,
+            })
+        })
+        .collect();
+    let doc = json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": normalizer_json(tok.normalizer()),
+        "pre_tokenizer": pretokenizer_json(tok.pretokenizer()),
+        "post_processor": byte_level_json(),
+        "decoder": byte_level_json(),
+        "model": model_json(tok),
+    });
+    let mut text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Error::invalid(format!("serializing tokenizer.json: {e}")))?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Write `tokenizer.json` atomically.
+pub fn save(tok: &Tokenizer, path: &Path) -> Result<()> {
+    let text = to_string(tok)?;
+    write_atomic(path, |w: &mut dyn Write| w.write_all(text.as_bytes()))
+}
+
+fn normalizer_json(n: Normalizer) -> Value {
+    match n {
+        Normalizer::None => Value::Null,
+        Normalizer::Nfc => json!({"type": "NFC"}),
+        Normalizer::Nfkc => json!({"type": "NFKC"}),
+    }
+}
+
+fn byte_level_json() -> Value {
+    json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false})
+}
+
+fn pretokenizer_json(pre: &PreTokenizer) -> Value {
+    match pre.pattern() {
+        None => byte_level_json(),
+        Some(pattern) => json!({
+            "type": "Sequence",
+            "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
+                byte_level_json(),
+            ],
+        }),
+    }
+}
+
+fn model_json(tok: &Tokenizer) -> Value {
+    let vocab = tok.vocab();
+    let key = |id: TokenId| bytelevel::encode(vocab.token_bytes(id).unwrap_or_default());
+    let tokens: Map<String, Value> = vocab
+        .ordinary_tokens()
+        .map(|(id, bytes)| (bytelevel::encode(bytes), Value::from(id)))
+        .collect();
+    let mut merges = vocab.merges().to_vec();
+    merges.sort_by_key(|m| (m.rank, m.left, m.right));
+    let merges: Vec<Value> = merges
+        .iter()
+        .map(|m| json!([key(m.left), key(m.right)]))
+        .collect();
+    json!({
+        "type": "BPE",
+        "dropout": null,
+        "unk_token": null,
+        "continuing_subword_prefix": null,
+        "end_of_word_suffix": null,
+        "fuse_unk": false,
+        "byte_fallback": false,
+        "ignore_merges": tok.ignore_merges(),
+        "vocab": tokens,
+        "merges": merges,
+    })
+}
