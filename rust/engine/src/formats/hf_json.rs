@@ -19,9 +19,13 @@
 //!   An added token that also sits in `model.vocab` under the same id (GPT-2's `<|endoftext|>`)
 //!   is taken out of the ordinary tokens.
 //!
-//! A merge list that is exactly what [`Vocab::from_ranks`] derives (a tiktoken vocabulary written
-//! by [`to_string`], merges sorted by `(rank, left, right)`, with `ignore_merges`) is read back
-//! with tiktoken semantics (rank = result id), so tiktoken -> JSON -> tiktoken is lossless.
+//! Merges always read with HF semantics (rank = index), whatever wrote them. A tiktoken vocabulary
+//! (several merges per result, rank = result id) is written with its merges sorted by
+//! `(rank, left, right)`; read back, the ranks become indices in that same order, which HF and
+//! toksmith both apply. It differs from tiktoken's "leftmost of equal rank" only when two
+//! different splits of one token overlap in a word, and [`super::tiktoken::write_ranks`] still
+//! accepts the result (merge results grow with rank), so tiktoken -> JSON -> tiktoken keeps
+//! every token and id.
 //!
 //! Writing produces the layout of `tokenizers` 0.23 (`Tokenizer.to_str()`): specials as added
 //! tokens (`special: true, normalized: false`), merges as pairs in `(rank, left, right)` order.
@@ -191,7 +195,11 @@ fn check_model_options(ctx: &Ctx, obj: &Map<String, Value>) -> Result<()> {
             format!("{value} is not supported: toksmith reads plain byte-level BPE only"),
         )
     };
-    for key in ["continuing_subword_prefix", "end_of_word_suffix", "unk_token"] {
+    for key in [
+        "continuing_subword_prefix",
+        "end_of_word_suffix",
+        "unk_token",
+    ] {
         match obj.get(key) {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s.is_empty() => {}
@@ -217,9 +225,12 @@ fn read_merges(
     let Some(value) = value else {
         return Ok(Vec::new());
     };
-    let list = value
-        .as_array()
-        .ok_or_else(|| ctx.err("model.merges", format!("expected an array, got {}", kind(value))))?;
+    let list = value.as_array().ok_or_else(|| {
+        ctx.err(
+            "model.merges",
+            format!("expected an array, got {}", kind(value)),
+        )
+    })?;
     let mut merges = Vec::with_capacity(list.len());
     for (index, merge) in list.iter().enumerate() {
         let path = format!("model.merges[{index}]");
@@ -227,7 +238,10 @@ fn read_merges(
             .ok_or_else(|| ctx.err(&path, "expected \"left right\" or [\"left\", \"right\"]"))?;
         let id = |part: &str| {
             ids.get(part).copied().ok_or_else(|| {
-                ctx.err(&path, format!("unknown token {part:?} (not in model.vocab)"))
+                ctx.err(
+                    &path,
+                    format!("unknown token {part:?} (not in model.vocab)"),
+                )
             })
         };
         merges.push((id(left)?, id(right)?));
@@ -397,7 +411,8 @@ fn read_split(ctx: &Ctx, obj: &Map<String, Value>, path: &str) -> Result<PreToke
                 "expected {\"Regex\": \"...\"} (string patterns are not supported)",
             )
         })?;
-    PreTokenizer::from_regex(regex).map_err(|e| ctx.err(&format!("{path}.pattern.Regex"), e.to_string()))
+    PreTokenizer::from_regex(regex)
+        .map_err(|e| ctx.err(&format!("{path}.pattern.Regex"), e.to_string()))
 }
 
 fn check_decoder(ctx: &Ctx, value: &Value) -> Result<()> {
@@ -438,7 +453,7 @@ fn build_vocab(ctx: &Ctx, model: ModelData, specials: Vec<SpecialToken>) -> Resu
         mut tokens,
         keys,
         merges,
-        ignore_merges,
+        ..
     } = model;
     let mut special_ids = FxHashMap::default();
     for (index, s) in specials.iter().enumerate() {
@@ -461,26 +476,7 @@ fn build_vocab(ctx: &Ctx, model: ModelData, specials: Vec<SpecialToken>) -> Resu
         Error::Format { location, reason } => ctx.err(&format!("model.{location}"), reason),
         other => other,
     };
-    let vocab = Vocab::from_merges(tokens.clone(), &merges, specials.clone()).map_err(in_model)?;
-    if ignore_merges && is_tiktoken_shaped(&vocab) {
-        let ranked = Vocab::from_ranks(tokens, specials).map_err(in_model)?;
-        let same = ranked.merges().len() == merges.len()
-            && ranked
-                .merges()
-                .iter()
-                .zip(&merges)
-                .all(|(m, &(l, r))| (m.left, m.right) == (l, r));
-        if same {
-            return Ok(ranked);
-        }
-    }
-    Ok(vocab)
-}
-
-/// Cheap pre-check: merge results never decrease along the list (a necessary condition for the
-/// list to be the one [`Vocab::from_ranks`] derives).
-fn is_tiktoken_shaped(vocab: &Vocab) -> bool {
-    vocab.merges().windows(2).all(|w| w[0].result <= w[1].result)
+    Vocab::from_merges(tokens, &merges, specials).map_err(in_model)
 }
 
 /// Serialize to `tokenizer.json` text (pretty-printed, like HF's `save`).
@@ -570,4 +566,199 @@ fn model_json(tok: &Tokenizer) -> Value {
         "vocab": tokens,
         "merges": merges,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 256 bytes in GPT-2 order, then `ab`, `abc`, a special, an id hole at 259.
+    fn small_tokenizer(pre: PreTokenizer, normalizer: Normalizer) -> Tokenizer {
+        let mut toks: Vec<_> = bytelevel::byte_order()
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| (vec![b], i as TokenId))
+            .collect();
+        toks.push((b"ab".to_vec(), 256));
+        toks.push((b"abc".to_vec(), 257));
+        let a = toks.iter().find(|t| t.0 == b"a").unwrap().1;
+        let b = toks.iter().find(|t| t.0 == b"b").unwrap().1;
+        let c = toks.iter().find(|t| t.0 == b"c").unwrap().1;
+        let special = SpecialToken {
+            content: "<|end|>".into(),
+            id: 260,
+        };
+        let vocab = Vocab::from_merges(toks, &[(a, b), (256, c)], vec![special]).unwrap();
+        Tokenizer::new(vocab, pre, normalizer)
+            .unwrap()
+            .with_ignore_merges(true)
+    }
+
+    fn assert_same(a: &Tokenizer, b: &Tokenizer) {
+        let (va, vb) = (a.vocab(), b.vocab());
+        assert_eq!(va.len(), vb.len());
+        assert!(va.ordinary_tokens().eq(vb.ordinary_tokens()));
+        assert_eq!(va.merges(), vb.merges());
+        assert_eq!(va.specials(), vb.specials());
+        assert_eq!(a.ignore_merges(), b.ignore_merges());
+        assert_eq!(a.normalizer(), b.normalizer());
+        assert_eq!(a.pretokenizer().pattern(), b.pretokenizer().pattern());
+        assert_eq!(a.pretokenizer().name(), b.pretokenizer().name());
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        for (pre, norm) in [
+            (PreTokenizer::new("cl100k").unwrap(), Normalizer::Nfc),
+            (PreTokenizer::new("gpt2").unwrap(), Normalizer::None),
+            (
+                PreTokenizer::from_regex(r"\w+|\W").unwrap(),
+                Normalizer::Nfkc,
+            ),
+            (PreTokenizer::none(), Normalizer::None),
+        ] {
+            let tok = small_tokenizer(pre, norm);
+            let text = to_string(&tok).unwrap();
+            let back = from_str(&text, "t.json").unwrap();
+            assert_same(&tok, &back);
+            assert_eq!(to_string(&back).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn tiktoken_vocab_keeps_rank_semantics() {
+        let mut toks: Vec<_> = (0..=255u8).map(|b| (vec![b], b as TokenId)).collect();
+        toks.push((b"ab".to_vec(), 256));
+        toks.push((b"bc".to_vec(), 257));
+        toks.push((b"abc".to_vec(), 258));
+        let vocab = Vocab::from_ranks(toks, vec![]).unwrap();
+        let tok = Tokenizer::new(vocab, PreTokenizer::new("o200k").unwrap(), Normalizer::None)
+            .unwrap()
+            .with_ignore_merges(true);
+        let text = to_string(&tok).unwrap();
+        let back = from_str(&text, "t.json").unwrap();
+        let triples = |t: &Tokenizer| -> Vec<_> {
+            let m = t.vocab().merges().iter();
+            m.map(|m| (m.left, m.right, m.result)).collect()
+        };
+        assert_eq!(triples(&back), triples(&tok));
+        assert_eq!(
+            back.vocab().merges()[2].rank,
+            2,
+            "HF semantics: rank = index"
+        );
+        assert!(back.ignore_merges());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        crate::formats::tiktoken::write_ranks(tok.vocab(), &mut a).unwrap();
+        crate::formats::tiktoken::write_ranks(back.vocab(), &mut b).unwrap();
+        assert_eq!(a, b);
+    }
+
+    fn json_of(tok: &Tokenizer) -> Value {
+        serde_json::from_str(&to_string(tok).unwrap()).unwrap()
+    }
+
+    fn error_of(doc: &Value) -> String {
+        from_str(&doc.to_string(), "tokenizer.json")
+            .err()
+            .expect("an error")
+            .to_string()
+    }
+
+    #[test]
+    fn malformed_json_has_line_and_column() {
+        let text = to_string(&small_tokenizer(PreTokenizer::none(), Normalizer::None)).unwrap();
+        let err = from_str(&text[..text.len() / 2], "tokenizer.json")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.starts_with("tokenizer.json:"), "{err}");
+        assert!(err.contains("truncated JSON"), "{err}");
+        let err = from_str("{\n  \"model\": ]", "t.json")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.starts_with("t.json:2:"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_parts_are_named() {
+        let tok = small_tokenizer(PreTokenizer::new("llama3").unwrap(), Normalizer::None);
+        let base = json_of(&tok);
+        let edit = |f: &dyn Fn(&mut Value)| {
+            let mut doc = base.clone();
+            f(&mut doc);
+            error_of(&doc)
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (
+                edit(&|d| d["model"]["type"] = json!("WordPiece")),
+                "tokenizer.json: model.type: unsupported \"WordPiece\"",
+            ),
+            (
+                edit(&|d| d["pre_tokenizer"]["pretokenizers"][0]["type"] = json!("Metaspace")),
+                "tokenizer.json: pre_tokenizer.pretokenizers[0].type: unsupported \"Metaspace\"",
+            ),
+            (
+                edit(&|d| d["model"]["merges"][1] = json!(["ab", "zz"])),
+                "tokenizer.json: model.merges[1]: unknown token \"zz\"",
+            ),
+            (
+                edit(&|d| d["model"]["byte_fallback"] = json!(true)),
+                "model.byte_fallback",
+            ),
+            (
+                edit(&|d| d["model"]["continuing_subword_prefix"] = json!("##")),
+                "model.continuing_subword_prefix",
+            ),
+            (
+                edit(&|d| d["normalizer"] = json!({"type": "Lowercase"})),
+                "normalizer.type: unsupported \"Lowercase\"",
+            ),
+            (
+                edit(&|d| d["pre_tokenizer"]["pretokenizers"][0]["behavior"] = json!("Removed")),
+                "pre_tokenizer.pretokenizers[0].behavior",
+            ),
+            (
+                edit(&|d| d["pre_tokenizer"] = json!({"type": "ByteLevel"})),
+                "pre_tokenizer.add_prefix_space",
+            ),
+            (
+                edit(&|d| d["added_tokens"][0]["lstrip"] = json!(true)),
+                "added_tokens[0].lstrip",
+            ),
+            (
+                edit(&|d| d["decoder"] = json!({"type": "Metaspace"})),
+                "decoder.type",
+            ),
+            (
+                edit(&|d| d["model"]["vocab"]["Ġ"] = json!(1)),
+                "model.vocab[\"Ġ\"]: id 1 is also used by",
+            ),
+            (
+                edit(&|d| d["model"]["vocab"]["a b"] = json!(300)),
+                "outside the byte-level alphabet",
+            ),
+        ];
+        for (err, expected) in cases {
+            assert!(err.contains(expected), "{err:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn legacy_merges_and_overlapping_added_tokens() {
+        let tok = small_tokenizer(PreTokenizer::new("gpt2").unwrap(), Normalizer::None);
+        let mut doc = json_of(&tok);
+        doc["model"]["merges"] = json!(["a b", "ab c"]);
+        // GPT-2 keeps <|endoftext|> in the model vocab too, under the added token's id.
+        doc["model"]["vocab"]["<|end|>"] = json!(260);
+        doc["pre_tokenizer"] = json!({"type": "ByteLevel", "add_prefix_space": false});
+        let back = from_str(&doc.to_string(), "t").unwrap();
+        assert_eq!(back.vocab().merges(), tok.vocab().merges());
+        assert_eq!(back.vocab().special_id("<|end|>"), Some(260));
+        assert_eq!(back.pretokenizer().name(), Some("gpt2"));
+        doc["model"]["vocab"]["<|end|>"] = json!(258);
+        doc["model"]["vocab"]["zz"] = json!(260);
+        assert!(error_of(&doc).contains("added_tokens[0]: id 260 is \"<|end|>\" here but \"zz\""));
+    }
 }
