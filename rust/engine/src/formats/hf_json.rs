@@ -34,7 +34,7 @@ use crate::bytelevel;
 use crate::error::{Error, Result};
 use crate::io::{read_file, write_atomic};
 use crate::normalize::Normalizer;
-use crate::pretokenize::{PreTokenizer, GPT2};
+use crate::pretokenize::{PreTokenizer, GPT2, PRESETS};
 use crate::tokenizer::Tokenizer;
 use crate::vocab::{SpecialToken, TokenId, Vocab};
 use rustc_hash::FxHashMap;
@@ -411,8 +411,111 @@ fn read_split(ctx: &Ctx, obj: &Map<String, Value>, path: &str) -> Result<PreToke
                 "expected {\"Regex\": \"...\"} (string patterns are not supported)",
             )
         })?;
-    PreTokenizer::from_regex(regex)
+    let fancy = onig_to_fancy(regex);
+    PreTokenizer::from_regex(&fancy)
         .map_err(|e| ctx.err(&format!("{path}.pattern.Regex"), e.to_string()))
+}
+
+/// HF matches Split regexes with Oniguruma (Ruby syntax), toksmith with fancy-regex (tiktoken's
+/// engine). Both agree on `?+ *+ ++` (possessive), `(?>...)`, `\p{..}` and `(?i:..)`, but
+/// `X{n,m}+` is possessive in fancy-regex and "repeat `X{n,m}` one or more times" in Oniguruma.
+/// Writing turns it into `(?>X{n,m})`, reading turns Oniguruma's into `(?:X{n,m})+`, and a
+/// pattern that is the written form of a preset reads back as that preset.
+fn fancy_to_onig(pattern: &str) -> String {
+    rewrite_interval_plus(pattern, |atom, interval| format!("(?>{atom}{interval})"))
+}
+
+fn onig_to_fancy(pattern: &str) -> String {
+    let preset = PRESETS.iter().find(|(_, p)| fancy_to_onig(p) == pattern);
+    match preset {
+        Some((_, p)) => p.to_string(),
+        None => rewrite_interval_plus(pattern, |atom, interval| format!("(?:{atom}{interval})+")),
+    }
+}
+
+/// Replace every `ATOM{n,m}+` by `f(ATOM, "{n,m}")`, where ATOM is the escape, class, group or
+/// character before the interval. Escapes and character classes are skipped as units.
+fn rewrite_interval_plus(pattern: &str, f: impl Fn(&str, &str) -> String) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut atom_start: Option<usize> = None;
+    let mut groups: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = out.len();
+        let end = unit_end(&chars, i);
+        let unit: String = chars[i..end].iter().collect();
+        let is_interval = chars[i] == '{' && end > i + 1;
+        match chars[i] {
+            '{' if is_interval && atom_start.is_some() && chars.get(end) == Some(&'+') => {
+                let atom = out.split_off(atom_start.take().unwrap_or(start));
+                out.push_str(&f(&atom, &unit));
+                i = end + 1;
+                continue;
+            }
+            '(' => {
+                groups.push(start);
+                atom_start = None;
+            }
+            ')' => atom_start = groups.pop(),
+            '|' | '*' | '+' | '?' => atom_start = None,
+            '{' if is_interval => atom_start = None,
+            _ => atom_start = Some(start),
+        }
+        out.push_str(&unit);
+        i = end;
+    }
+    out
+}
+
+/// The end of the syntactic unit starting at `i`: an escape (`\p{..}` whole), a bracket class,
+/// an interval `{n,m}`, or one char.
+fn unit_end(chars: &[char], i: usize) -> usize {
+    let close = |from: usize| {
+        chars[from..]
+            .iter()
+            .position(|&x| x == '}')
+            .map_or(chars.len(), |p| from + p + 1)
+    };
+    match chars[i] {
+        '\\' if i + 1 < chars.len() => match chars[i + 1] {
+            'p' | 'P' | 'x' if chars.get(i + 2) == Some(&'{') => close(i + 2),
+            _ => i + 2,
+        },
+        '[' => class_end(chars, i),
+        '{' => {
+            let end = close(i);
+            let closed = end > i + 2 && chars[end - 1] == '}';
+            if closed && chars[i + 1..end - 1].iter().all(|c| c.is_ascii_digit() || *c == ',') {
+                end
+            } else {
+                i + 1
+            }
+        }
+        _ => i + 1,
+    }
+}
+
+/// The end of a bracket class starting at `i` (nested classes and escapes included; a `]` right
+/// after `[` or `[^` is literal).
+fn class_end(chars: &[char], i: usize) -> usize {
+    let mut depth = 0;
+    let mut j = i;
+    while j < chars.len() {
+        match chars[j] {
+            '\\' => j += 1,
+            '[' => depth += 1,
+            ']' if j > i + 1 && !(j == i + 2 && chars[i + 1] == '^') => {
+                depth -= 1;
+                if depth == 0 {
+                    return j + 1;
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    chars.len()
 }
 
 fn check_decoder(ctx: &Ctx, value: &Value) -> Result<()> {
@@ -534,7 +637,12 @@ fn pretokenizer_json(pre: &PreTokenizer) -> Value {
         Some(pattern) => json!({
             "type": "Sequence",
             "pretokenizers": [
-                {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
+                {
+                    "type": "Split",
+                    "pattern": {"Regex": fancy_to_onig(pattern)},
+                    "behavior": "Isolated",
+                    "invert": false,
+                },
                 byte_level_json(),
             ],
         }),
@@ -660,9 +768,26 @@ mod tests {
 
     fn error_of(doc: &Value) -> String {
         from_str(&doc.to_string(), "tokenizer.json")
-            .err()
-            .expect("an error")
+            .expect_err("an error")
             .to_string()
+    }
+
+    #[test]
+    fn possessive_intervals_translate() {
+        use crate::pretokenize::CL100K;
+        assert_eq!(fancy_to_onig(r"\p{N}{1,3}+|x"), r"(?>\p{N}{1,3})|x");
+        assert_eq!(fancy_to_onig(r"[a-z\]]{2}+"), r"(?>[a-z\]]{2})");
+        assert_eq!(fancy_to_onig(r"(ab|c){1,}+d"), r"(?>(ab|c){1,})d");
+        assert_eq!(fancy_to_onig(r"a++b?+\{2}"), r"a++b?+\{2}");
+        for odd in ["{", "a{", "a{}+", "a{,", "[", "\\", "(", ")"] {
+            assert_eq!(fancy_to_onig(odd), odd);
+        }
+        assert_eq!(onig_to_fancy(r"\d{1,3}+"), r"(?:\d{1,3})+");
+        assert!(fancy_to_onig(CL100K).contains(r"(?>\p{N}{1,3})"));
+        assert_eq!(onig_to_fancy(&fancy_to_onig(CL100K)), CL100K);
+        for (_, p) in PRESETS {
+            assert_eq!(onig_to_fancy(&fancy_to_onig(p)), *p);
+        }
     }
 
     #[test]
