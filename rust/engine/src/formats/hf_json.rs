@@ -37,7 +37,7 @@ use crate::normalize::Normalizer;
 use crate::pretokenize::{PreTokenizer, GPT2, PRESETS};
 use crate::tokenizer::Tokenizer;
 use crate::vocab::{SpecialToken, TokenId, Vocab};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::Path;
@@ -110,8 +110,8 @@ pub fn from_str(json: &str, location: &str) -> Result<Tokenizer> {
         )
     })?;
     let root = ctx.object(&root, "(root)")?;
-    let model = read_model(&ctx, root.get("model").unwrap_or(&Value::Null))?;
     let specials = read_added_tokens(&ctx, root.get("added_tokens"))?;
+    let model = read_model(&ctx, root.get("model").unwrap_or(&Value::Null), &specials)?;
     let normalizer = read_normalizer(&ctx, root.get("normalizer").unwrap_or(&Value::Null))?;
     let pretokenizer = read_pretokenizer(&ctx, root.get("pre_tokenizer").unwrap_or(&Value::Null))?;
     check_decoder(&ctx, root.get("decoder").unwrap_or(&Value::Null))?;
@@ -138,11 +138,15 @@ struct ModelData {
     tokens: Vec<(Vec<u8>, TokenId)>,
     /// The vocabulary key of each id, to name tokens in errors.
     keys: FxHashMap<TokenId, String>,
+    /// Number of `model.vocab` entries (HF numbers added tokens missing from it from here).
+    vocab_count: usize,
+    /// Added tokens that `model.vocab` also holds.
+    specials_in_model: FxHashSet<TokenId>,
     merges: Vec<(TokenId, TokenId)>,
     ignore_merges: bool,
 }
 
-fn read_model(ctx: &Ctx, value: &Value) -> Result<ModelData> {
+fn read_model(ctx: &Ctx, value: &Value, specials: &[SpecialToken]) -> Result<ModelData> {
     let obj = ctx.object(value, "model")?;
     match obj.get("type").and_then(Value::as_str) {
         Some("BPE") => {}
@@ -159,12 +163,30 @@ fn read_model(ctx: &Ctx, value: &Value) -> Result<ModelData> {
     let mut tokens = Vec::with_capacity(vocab.len());
     let mut ids: FxHashMap<&str, TokenId> = FxHashMap::default();
     let mut keys = FxHashMap::default();
+    let added: FxHashMap<&str, TokenId> = specials
+        .iter()
+        .map(|s| (s.content.as_str(), s.id))
+        .collect();
+    let mut specials_in_model = FxHashSet::default();
     for (key, id) in vocab {
         let path = format!("model.vocab[{key:?}]");
         let id = id
             .as_u64()
             .and_then(|id| TokenId::try_from(id).ok())
             .ok_or_else(|| ctx.err(&path, format!("expected a token id, got {id}")))?;
+        if let Some(&added_id) = added.get(key.as_str()) {
+            // An added token kept in the model vocab too (HF's trainer, GPT-2): HF gives it the
+            // model's id, so both must agree.
+            if added_id != id {
+                return Err(ctx.err(
+                    &path,
+                    format!("id {id}, but added_tokens gives this token id {added_id}"),
+                ));
+            }
+            specials_in_model.insert(id);
+            keys.insert(id, key.clone());
+            continue;
+        }
         let bytes = bytelevel::decode(key).ok_or_else(|| {
             ctx.err(
                 &path,
@@ -180,6 +202,8 @@ fn read_model(ctx: &Ctx, value: &Value) -> Result<ModelData> {
     }
     let merges = read_merges(ctx, obj.get("merges"), &ids)?;
     Ok(ModelData {
+        vocab_count: vocab.len(),
+        specials_in_model,
         tokens,
         keys,
         merges,
@@ -486,7 +510,11 @@ fn unit_end(chars: &[char], i: usize) -> usize {
         '{' => {
             let end = close(i);
             let closed = end > i + 2 && chars[end - 1] == '}';
-            if closed && chars[i + 1..end - 1].iter().all(|c| c.is_ascii_digit() || *c == ',') {
+            if closed
+                && chars[i + 1..end - 1]
+                    .iter()
+                    .all(|c| c.is_ascii_digit() || *c == ',')
+            {
                 end
             } else {
                 i + 1
@@ -552,34 +580,47 @@ fn check_post_processor(ctx: &Ctx, value: &Value, path: &str) -> Result<()> {
 
 /// Combine model tokens and added tokens into a [`Vocab`].
 fn build_vocab(ctx: &Ctx, model: ModelData, specials: Vec<SpecialToken>) -> Result<Vocab> {
-    let ModelData {
-        mut tokens,
-        keys,
-        merges,
-        ..
-    } = model;
-    let mut special_ids = FxHashMap::default();
-    for (index, s) in specials.iter().enumerate() {
-        if let Some(key) = keys.get(&s.id) {
-            if bytelevel::decode(key).as_deref() != Some(s.content.as_bytes()) {
-                return Err(ctx.err(
-                    &format!("added_tokens[{index}]"),
-                    format!(
-                        "id {} is {:?} here but {key:?} in model.vocab",
-                        s.id, s.content
-                    ),
-                ));
-            }
-        }
-        special_ids.insert(s.id, index);
-    }
-    tokens.retain(|(_, id)| !special_ids.contains_key(id));
+    check_added_ids(ctx, &model, &specials)?;
     let in_model = |e: Error| match e {
         Error::InvalidArgument(reason) => ctx.err("model", reason),
         Error::Format { location, reason } => ctx.err(&format!("model.{location}"), reason),
         other => other,
     };
-    Vocab::from_merges(tokens, &merges, specials).map_err(in_model)
+    Vocab::from_merges(model.tokens, &model.merges, specials).map_err(in_model)
+}
+
+/// HF ignores the ids written in `added_tokens`: a token in `model.vocab` gets the model's id, the
+/// others get ids counting up from the number of `model.vocab` entries, in file order. A file
+/// whose ids disagree would encode differently in HF than it reads, so it is refused.
+fn check_added_ids(ctx: &Ctx, model: &ModelData, specials: &[SpecialToken]) -> Result<()> {
+    let mut next = model.vocab_count as u64;
+    for (index, s) in specials.iter().enumerate() {
+        let path = format!("added_tokens[{index}]");
+        if model.specials_in_model.contains(&s.id) {
+            continue;
+        }
+        if let Some(key) = model.keys.get(&s.id) {
+            return Err(ctx.err(
+                &path,
+                format!(
+                    "id {} is {:?} here but {key:?} in model.vocab",
+                    s.id, s.content
+                ),
+            ));
+        }
+        if u64::from(s.id) != next {
+            return Err(ctx.err(
+                &path,
+                format!(
+                    "id {} for {:?}, but HF assigns {next}: added tokens missing from model.vocab \
+                     are numbered after its {} entries, in order",
+                    s.id, s.content, model.vocab_count
+                ),
+            ));
+        }
+        next += 1;
+    }
+    Ok(())
 }
 
 /// Serialize to `tokenizer.json` text (pretty-printed, like HF's `save`).
@@ -605,7 +646,7 @@ pub fn to_string(tok: &Tokenizer) -> Result<String> {
         "pre_tokenizer": pretokenizer_json(tok.pretokenizer()),
         "post_processor": byte_level_json(),
         "decoder": byte_level_json(),
-        "model": model_json(tok),
+        "model": model_json(tok)?,
     });
     let mut text = serde_json::to_string_pretty(&doc)
         .map_err(|e| Error::invalid(format!("serializing tokenizer.json: {e}")))?;
@@ -649,20 +690,39 @@ fn pretokenizer_json(pre: &PreTokenizer) -> Value {
     }
 }
 
-fn model_json(tok: &Tokenizer) -> Value {
+/// `model.vocab`: ordinary tokens as byte-level strings and specials as their content, in id
+/// order. Specials must be there: HF takes an added token's id from the model vocabulary, and
+/// numbers the others after it (ignoring the ids written in `added_tokens`).
+fn model_vocab_json(vocab: &Vocab) -> Result<Map<String, Value>> {
+    let mut entries: Vec<(TokenId, String)> = vocab
+        .ordinary_tokens()
+        .map(|(id, bytes)| (id, bytelevel::encode(bytes)))
+        .collect();
+    entries.extend(vocab.specials().iter().map(|s| (s.id, s.content.clone())));
+    entries.sort_unstable_by_key(|e| e.0);
+    let mut map = Map::with_capacity(entries.len());
+    for (id, key) in entries {
+        if let Some(other) = map.insert(key.clone(), Value::from(id)) {
+            return Err(Error::invalid(format!(
+                "cannot write tokenizer.json: special token {key:?} (id {id}) has the same text as \
+                 the byte-level form of ordinary token {other}"
+            )));
+        }
+    }
+    Ok(map)
+}
+
+fn model_json(tok: &Tokenizer) -> Result<Value> {
     let vocab = tok.vocab();
     let key = |id: TokenId| bytelevel::encode(vocab.token_bytes(id).unwrap_or_default());
-    let tokens: Map<String, Value> = vocab
-        .ordinary_tokens()
-        .map(|(id, bytes)| (bytelevel::encode(bytes), Value::from(id)))
-        .collect();
+    let tokens = model_vocab_json(vocab)?;
     let mut merges = vocab.merges().to_vec();
     merges.sort_by_key(|m| (m.rank, m.left, m.right));
     let merges: Vec<Value> = merges
         .iter()
         .map(|m| json!([key(m.left), key(m.right)]))
         .collect();
-    json!({
+    Ok(json!({
         "type": "BPE",
         "dropout": null,
         "unk_token": null,
@@ -673,7 +733,7 @@ fn model_json(tok: &Tokenizer) -> Value {
         "ignore_merges": tok.ignore_merges(),
         "vocab": tokens,
         "merges": merges,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -883,7 +943,24 @@ mod tests {
         assert_eq!(back.vocab().special_id("<|end|>"), Some(260));
         assert_eq!(back.pretokenizer().name(), Some("gpt2"));
         doc["model"]["vocab"]["<|end|>"] = json!(258);
+        let err = error_of(&doc);
+        assert!(
+            err.contains("model.vocab[\"<|end|>\"]: id 258, but added_tokens"),
+            "{err}"
+        );
+        doc["model"]["vocab"]
+            .as_object_mut()
+            .unwrap()
+            .remove("<|end|>");
         doc["model"]["vocab"]["zz"] = json!(260);
-        assert!(error_of(&doc).contains("added_tokens[0]: id 260 is \"<|end|>\" here but \"zz\""));
+        let err = error_of(&doc);
+        assert!(
+            err.contains("added_tokens[0]: id 260 is \"<|end|>\" here but \"zz\""),
+            "{err}"
+        );
+        doc["model"]["vocab"].as_object_mut().unwrap().remove("zz");
+        // Not in model.vocab: HF would number it 258 (after the 258 entries), not 260.
+        let err = error_of(&doc);
+        assert!(err.contains("but HF assigns 258"), "{err}");
     }
 }

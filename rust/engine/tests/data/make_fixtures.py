@@ -57,6 +57,7 @@ def gpt2_style(path: str) -> None:
 
 
 def split_style(path: str) -> None:
+    # Note: HF's Oniguruma reads tiktoken's possessive `\p{N}{1,3}+` as "repeat `\p{N}{1,3}`".
     """Split(cl100k) + ByteLevel(use_regex=False), ignore_merges, a non-special added token."""
     tok = Tokenizer(models.BPE(ignore_merges=True))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
