@@ -32,7 +32,7 @@
 //! token's id from there; otherwise it renumbers), merges as pairs in `(rank, left, right)` order.
 //!
 //! Split regexes are Oniguruma's in the file and fancy-regex's in toksmith; see
-//! [`fancy_to_onig`] for the one construct they read differently. One difference remains: HF's
+//! `fancy_to_onig` for the one construct they read differently. One difference remains: HF's
 //! `Isolated` keeps text that no match covers as pieces of its own, toksmith drops it; the presets
 //! cover all text, so this only matters for custom regexes with gaps.
 
