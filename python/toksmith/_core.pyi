@@ -73,6 +73,7 @@ class WordCounts:
     def save(self, path: str) -> None: ...
     def merge(self, other: WordCounts) -> None:
         """Add `other`'s counts (same pre-tokenizer and normalizer, else ValueError)."""
+    def copy(self) -> WordCounts: ...
     def __len__(self) -> int: ...
     @property
     def total(self) -> int: ...
@@ -98,8 +99,11 @@ class Counter:
     def add_texts(self, texts: list[str]) -> None:
         """Count a batch in parallel (GIL released)."""
     def add_bytes(self, chunks: list[bytes]) -> None: ...
-    def add_files(self, paths: list[str]) -> None:
-        """Read UTF-8 text files in streaming chunks, in parallel."""
+    def add_files(
+        self, paths: list[str], progress: Callable[[str, int, int], None] | None = None
+    ) -> None:
+        """Read UTF-8 text files in streaming chunks, in parallel; progress gets
+        ("counting", bytes_done, bytes_total)."""
     @property
     def bytes_seen(self) -> int: ...
     def finish(self) -> WordCounts:

@@ -96,22 +96,13 @@ def load_counts(paths: Any) -> _core.WordCounts:
         if merged is None:
             # Never mutate a caller's object: later shards are merged into a copy.
             merged = (
-                _copy(shard) if isinstance(item, _core.WordCounts) and len(paths) > 1 else shard
+                shard.copy() if isinstance(item, _core.WordCounts) and len(paths) > 1 else shard
             )
         else:
             merged.merge(shard)
     if merged is None:
         raise ValueError("counts: no counts files given")
     return merged
-
-
-def _copy(counts: _core.WordCounts) -> _core.WordCounts:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "counts")
-        counts.save(path)
-        return _core.WordCounts.load(path)
 
 
 def _base(base: Any) -> Tokenizer | None:
@@ -217,7 +208,7 @@ def train(
             raise ValueError("empty corpus: the inputs hold no text to train on")
         if max_distinct is not None and len(merged) > max_distinct:
             if merged is counts or (isinstance(counts, (list, tuple)) and merged in counts):
-                merged = _copy(merged)
+                merged = merged.copy()
             distinct, mass = merged.prune(max_distinct)
             reporter.note(
                 f"pruned {distinct} rare pre-tokens ({mass} occurrences) to keep {max_distinct}"

@@ -1,9 +1,488 @@
-//! `toksmith._core`: PyO3 bindings over `toksmith_engine`. (Stub: the Python helper fills this in.)
+//! `toksmith._core`: the PyO3 bindings over `toksmith_engine`.
+//!
+//! Conversions only: every heavy call releases the GIL (`allow_threads`), and every engine error
+//! becomes a Python exception carrying the engine's message (`OSError`/`FileNotFoundError` for
+//! I/O, `ValueError` for everything else). Nothing here panics on user input.
 
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use toksmith_engine::count::{
+    Counter as EngineCounter, CountsMeta, Utf8Policy, WordCounts as EngineCounts,
+};
+use toksmith_engine::formats::{hf_json, tiktoken};
+use toksmith_engine::normalize::Normalizer;
+use toksmith_engine::pretokenize::{PreTokenizer, PRESETS};
+use toksmith_engine::progress::Progress;
+use toksmith_engine::special::SpecialSet;
+use toksmith_engine::train::{train as engine_train, TrainConfig};
+use toksmith_engine::vocab::SpecialToken;
+use toksmith_engine::{Error, TokenId};
+
+fn to_py(err: Error) -> PyErr {
+    match err {
+        Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(err.to_string())
+        }
+        Error::Io { .. } => PyOSError::new_err(err.to_string()),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+fn special_set(names: Vec<String>) -> SpecialSet {
+    if names.is_empty() {
+        SpecialSet::Nothing
+    } else {
+        SpecialSet::Some(names.into_iter().collect())
+    }
+}
+
+#[pyfunction]
+fn preset_patterns() -> HashMap<String, String> {
+    PRESETS
+        .iter()
+        .map(|(n, p)| (n.to_string(), p.to_string()))
+        .collect()
+}
+
+/// A byte-level BPE tokenizer (engine side).
+#[pyclass(module = "toksmith._core", frozen)]
+struct Tokenizer {
+    inner: toksmith_engine::Tokenizer,
+}
+
+#[pymethods]
+impl Tokenizer {
+    #[staticmethod]
+    fn from_hf_json(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = py.allow_threads(|| hf_json::load(&path)).map_err(to_py)?;
+        Ok(Tokenizer { inner })
+    }
+
+    #[staticmethod]
+    fn from_hf_json_str(py: Python<'_>, json: &str) -> PyResult<Self> {
+        let inner = py
+            .allow_threads(|| hf_json::from_str(json, "tokenizer.json"))
+            .map_err(to_py)?;
+        Ok(Tokenizer { inner })
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (path, pattern=None, special_tokens=None))]
+    fn from_tiktoken(
+        py: Python<'_>,
+        path: PathBuf,
+        pattern: Option<String>,
+        special_tokens: Option<HashMap<String, TokenId>>,
+    ) -> PyResult<Self> {
+        let specials = special_tokens.map(|m| {
+            let mut v: Vec<SpecialToken> = m
+                .into_iter()
+                .map(|(content, id)| SpecialToken { content, id })
+                .collect();
+            v.sort_by_key(|s| s.id);
+            v
+        });
+        let inner = py
+            .allow_threads(|| tiktoken::load(&path, pattern.as_deref(), specials))
+            .map_err(to_py)?;
+        Ok(Tokenizer { inner })
+    }
+
+    fn save_hf_json(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.allow_threads(|| hf_json::save(&self.inner, &path))
+            .map_err(to_py)
+    }
+
+    fn to_hf_json_str(&self) -> PyResult<String> {
+        hf_json::to_string(&self.inner).map_err(to_py)
+    }
+
+    fn save_tiktoken(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.allow_threads(|| tiktoken::save(&self.inner, &path))
+            .map_err(to_py)
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab().len()
+    }
+
+    #[getter]
+    fn pattern(&self) -> Option<String> {
+        self.inner.pretokenizer().pattern().map(str::to_string)
+    }
+
+    #[getter]
+    fn pretokenizer(&self) -> String {
+        self.inner.pretokenizer().spec().to_string()
+    }
+
+    #[getter]
+    fn normalizer(&self) -> &'static str {
+        self.inner.normalizer().name()
+    }
+
+    #[getter]
+    fn ignore_merges(&self) -> bool {
+        self.inner.ignore_merges()
+    }
+
+    #[getter]
+    fn special_tokens(&self) -> HashMap<String, TokenId> {
+        self.inner
+            .vocab()
+            .specials()
+            .iter()
+            .map(|s| (s.content.clone(), s.id))
+            .collect()
+    }
+
+    #[getter]
+    fn num_merges(&self) -> usize {
+        self.inner.vocab().merges().len()
+    }
+
+    fn merges(&self) -> Vec<(TokenId, TokenId, TokenId)> {
+        self.inner
+            .vocab()
+            .merges()
+            .iter()
+            .map(|m| (m.left, m.right, m.result))
+            .collect()
+    }
+
+    fn encode_ordinary(&self, py: Python<'_>, text: &str) -> Vec<TokenId> {
+        py.allow_threads(|| self.inner.encode_ordinary(text))
+    }
+
+    fn encode(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+    ) -> PyResult<Vec<TokenId>> {
+        let (allowed, disallowed) = (special_set(allowed), special_set(disallowed));
+        py.allow_threads(|| self.inner.encode(text, &allowed, &disallowed))
+            .map_err(to_py)
+    }
+
+    fn encode_bytes(&self, py: Python<'_>, data: &[u8]) -> Vec<TokenId> {
+        py.allow_threads(|| self.inner.encode_bytes(data))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn encode_with_offsets(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+    ) -> PyResult<(Vec<TokenId>, Vec<(usize, usize)>)> {
+        let (allowed, disallowed) = (special_set(allowed), special_set(disallowed));
+        py.allow_threads(|| self.inner.encode_with_offsets(text, &allowed, &disallowed))
+            .map_err(to_py)
+    }
+
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+    ) -> PyResult<Vec<Vec<TokenId>>> {
+        let (allowed, disallowed) = (special_set(allowed), special_set(disallowed));
+        py.allow_threads(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            self.inner.encode_batch(&refs, &allowed, &disallowed)
+        })
+        .map_err(to_py)
+    }
+
+    fn encode_ordinary_batch(&self, py: Python<'_>, texts: Vec<String>) -> Vec<Vec<TokenId>> {
+        py.allow_threads(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            self.inner.encode_ordinary_batch(&refs)
+        })
+    }
+
+    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<TokenId>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py
+            .allow_threads(|| self.inner.decode_bytes(&ids))
+            .map_err(to_py)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    fn token_to_id(&self, token: &[u8]) -> Option<TokenId> {
+        let vocab = self.inner.vocab();
+        vocab.id_of(token).or_else(|| {
+            std::str::from_utf8(token)
+                .ok()
+                .and_then(|s| vocab.special_id(s))
+        })
+    }
+
+    fn id_to_token<'py>(&self, py: Python<'py>, id: TokenId) -> Option<Bound<'py, PyBytes>> {
+        self.inner
+            .vocab()
+            .token_bytes(id)
+            .map(|b| PyBytes::new(py, b))
+    }
+
+    fn is_special(&self, id: TokenId) -> bool {
+        self.inner.vocab().is_special(id)
+    }
+
+    fn tokens<'py>(&self, py: Python<'py>) -> Vec<Option<Bound<'py, PyBytes>>> {
+        let vocab = self.inner.vocab();
+        (0..vocab.len() as TokenId)
+            .map(|id| vocab.token_bytes(id).map(|b| PyBytes::new(py, b)))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "_core.Tokenizer(vocab_size={}, pretokenizer={:?})",
+            self.inner.vocab().len(),
+            self.inner.pretokenizer().spec()
+        )
+    }
+}
+
+/// Pre-token counts: the mergeable artifact of the counting phase.
+#[pyclass(module = "toksmith._core")]
+struct WordCounts {
+    inner: EngineCounts,
+    meta: CountsMeta,
+}
+
+#[pymethods]
+impl WordCounts {
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let (inner, meta) = py
+            .allow_threads(|| EngineCounts::load(&path))
+            .map_err(to_py)?;
+        Ok(WordCounts { inner, meta })
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.allow_threads(|| self.inner.save(&path, &self.meta))
+            .map_err(to_py)
+    }
+
+    fn merge(&mut self, py: Python<'_>, other: PyRef<'_, WordCounts>) -> PyResult<()> {
+        other
+            .meta
+            .check(&self.meta, "the counts being merged")
+            .map_err(to_py)?;
+        let other = other.inner.clone();
+        py.allow_threads(|| self.inner.merge(other));
+        Ok(())
+    }
+
+    fn copy(&self) -> WordCounts {
+        WordCounts {
+            inner: self.inner.clone(),
+            meta: self.meta.clone(),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    #[getter]
+    fn total(&self) -> u64 {
+        self.inner.total()
+    }
+
+    #[getter]
+    fn pretokenizer(&self) -> String {
+        self.meta.pretokenizer.clone()
+    }
+
+    #[getter]
+    fn normalizer(&self) -> String {
+        self.meta.normalizer.clone()
+    }
+
+    fn prune(&mut self, max_distinct: usize) -> (usize, u64) {
+        let report = self.inner.prune(max_distinct);
+        (report.removed_distinct, report.removed_mass)
+    }
+
+    fn most_common<'py>(&self, py: Python<'py>, n: usize) -> Vec<(Bound<'py, PyBytes>, u64)> {
+        let mut all: Vec<(&[u8], u64)> = self.inner.iter().collect();
+        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        all.into_iter()
+            .take(n)
+            .map(|(k, v)| (PyBytes::new(py, k), v))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "_core.WordCounts(distinct={}, total={}, pretokenizer={:?})",
+            self.inner.len(),
+            self.inner.total(),
+            self.meta.pretokenizer
+        )
+    }
+}
+
+/// Counts pre-tokens over batches of text, files or raw bytes.
+#[pyclass(module = "toksmith._core")]
+struct Counter {
+    inner: EngineCounter,
+    policy: Utf8Policy,
+    bytes_seen: u64,
+}
+
+fn utf8_policy(name: &str) -> PyResult<Utf8Policy> {
+    match name {
+        "strict" => Ok(Utf8Policy::Strict),
+        "replace" => Ok(Utf8Policy::Replace),
+        "skip" => Ok(Utf8Policy::SkipLine),
+        other => Err(PyValueError::new_err(format!(
+            "unknown utf8_errors policy {other:?}; expected strict, replace or skip"
+        ))),
+    }
+}
+
+#[pymethods]
+impl Counter {
+    #[new]
+    #[pyo3(signature = (pretokenizer, normalizer="none", special_tokens=Vec::new(), utf8_errors="strict"))]
+    fn new(
+        pretokenizer: &str,
+        normalizer: &str,
+        special_tokens: Vec<String>,
+        utf8_errors: &str,
+    ) -> PyResult<Self> {
+        let pretok = PreTokenizer::new(pretokenizer).map_err(to_py)?;
+        let norm = Normalizer::from_name(normalizer).map_err(to_py)?;
+        let policy = utf8_policy(utf8_errors)?;
+        let inner = EngineCounter::new(pretok, norm, &special_tokens).map_err(to_py)?;
+        Ok(Counter {
+            inner,
+            policy,
+            bytes_seen: 0,
+        })
+    }
+
+    fn add_texts(&mut self, py: Python<'_>, texts: Vec<String>) {
+        self.bytes_seen += texts.iter().map(|t| t.len() as u64).sum::<u64>();
+        let inner = &mut self.inner;
+        py.allow_threads(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            inner.add_texts(&refs)
+        })
+    }
+
+    fn add_bytes(&mut self, py: Python<'_>, chunks: Vec<Vec<u8>>) -> PyResult<()> {
+        self.bytes_seen += chunks.iter().map(|t| t.len() as u64).sum::<u64>();
+        let inner = &mut self.inner;
+        py.allow_threads(|| chunks.iter().try_for_each(|c| inner.add_bytes(c)))
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (paths, progress=None))]
+    fn add_files(
+        &mut self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        progress: Option<PyObject>,
+    ) -> PyResult<()> {
+        for p in &paths {
+            self.bytes_seen += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        }
+        let (inner, policy) = (&mut self.inner, self.policy);
+        let sink = PyProgress::new(progress);
+        py.allow_threads(|| inner.add_files(&paths, policy, &sink))
+            .map_err(to_py)
+    }
+
+    #[getter]
+    fn bytes_seen(&self) -> u64 {
+        self.bytes_seen
+    }
+
+    fn finish(&self) -> WordCounts {
+        WordCounts {
+            inner: self.inner.counts().clone(),
+            meta: self.inner.meta(),
+        }
+    }
+}
+
+/// Forwards engine progress to a Python callable (errors in the callable are ignored).
+struct PyProgress(Option<PyObject>);
+
+impl PyProgress {
+    fn new(callback: Option<PyObject>) -> Self {
+        PyProgress(callback)
+    }
+}
+
+impl Progress for PyProgress {
+    fn update(&self, phase: &str, done: u64, total: u64) {
+        if let Some(cb) = &self.0 {
+            Python::with_gil(|py| {
+                if let Err(e) = cb.call1(py, (phase, done, total)) {
+                    e.print(py);
+                }
+            });
+        }
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (counts, vocab_size, min_frequency=0, max_token_length=None, special_tokens=Vec::new(), specials_at_end=false, base=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn train(
+    py: Python<'_>,
+    counts: PyRef<'_, WordCounts>,
+    vocab_size: usize,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    special_tokens: Vec<String>,
+    specials_at_end: bool,
+    base: Option<PyRef<'_, Tokenizer>>,
+    progress: Option<PyObject>,
+) -> PyResult<Tokenizer> {
+    let config = TrainConfig {
+        vocab_size,
+        min_frequency,
+        max_token_length,
+        special_tokens,
+        specials_at_end,
+    };
+    let meta = counts.meta.clone();
+    let counts = &counts.inner;
+    let base = base.as_ref().map(|b| &b.inner);
+    let sink = PyProgress::new(progress);
+    let inner = py
+        .allow_threads(|| {
+            let vocab = engine_train(counts, &config, base.map(|b| b.vocab()), &sink)?;
+            let pretok = PreTokenizer::new(&meta.pretokenizer)?;
+            let normalizer = Normalizer::from_name(&meta.normalizer)?;
+            toksmith_engine::Tokenizer::new(vocab, pretok, normalizer)
+        })
+        .map_err(to_py)?;
+    Ok(Tokenizer { inner })
+}
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(preset_patterns, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
+    m.add_class::<Tokenizer>()?;
+    m.add_class::<WordCounts>()?;
+    m.add_class::<Counter>()?;
     Ok(())
 }
