@@ -384,7 +384,7 @@ def main() -> None:
         res = {"ok": True, **TASKS[spec["task"]](spec)}
     except ImportError as e:
         res = {"ok": False, "status": "unavailable", "error": f"import failed: {e}"}
-    except Exception as e:  # reported, not raised: one tool's failure must not stop the harness
+    except BaseException as e:  # reported (incl. pyo3 PanicException): one tool's failure is data
         res = {
             "ok": False,
             "status": "error",
