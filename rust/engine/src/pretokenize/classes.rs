@@ -188,7 +188,12 @@ mod tests {
             for c in cps.filter_map(char::from_u32) {
                 let mut buf = [0u8; 4];
                 let expect = re.is_match(c.encode_utf8(&mut buf));
-                assert_eq!(t.of(c as u32) & bit != 0, expect, "{pattern} on U+{:04X}", c as u32);
+                assert_eq!(
+                    t.of(c as u32) & bit != 0,
+                    expect,
+                    "{pattern} on U+{:04X}",
+                    c as u32
+                );
             }
         }
     }

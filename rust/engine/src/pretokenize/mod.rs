@@ -174,7 +174,10 @@ impl PreTokenizer {
 
     /// A spec that [`PreTokenizer::new`] turns back into this pre-tokenizer.
     pub fn spec(&self) -> &str {
-        self.name.as_deref().or(self.pattern.as_deref()).unwrap_or("none")
+        self.name
+            .as_deref()
+            .or(self.pattern.as_deref())
+            .unwrap_or("none")
     }
 
     /// Call `f` on each piece of `text`, in order. The pieces are non-empty and concatenate to

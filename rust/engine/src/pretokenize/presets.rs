@@ -69,20 +69,12 @@ impl Preset {
     /// Call `f` on each piece of `text`.
     pub(super) fn for_each_piece<'t>(self, text: &'t str, f: &mut impl FnMut(&'t str)) {
         let scan = Scan::new(text);
-        let mut p = 0;
-        while p < text.len() {
-            let end = match self {
-                Preset::Gpt2 => scan.gpt2(p),
-                Preset::Cl100k => scan.cl100k(p),
-                Preset::O200k => scan.o200k(p),
-                Preset::Llama3 => scan.llama3(p, 3),
-                Preset::Qwen2 => scan.llama3(p, 1),
-            };
-            // Every alternative consumes at least one char; guard anyway so a bug can never
-            // loop forever or split inside a char.
-            let end = if end > p { end } else { scan.next(p) };
-            f(&text[p..end]);
-            p = end;
+        match self {
+            Preset::Gpt2 => scan.pieces(text, f, |s, p| s.gpt2(p)),
+            Preset::Cl100k => scan.pieces(text, f, |s, p| s.cl100k(p)),
+            Preset::O200k => scan.pieces(text, f, |s, p| s.o200k(p)),
+            Preset::Llama3 => scan.pieces(text, f, |s, p| s.llama3(p, 3)),
+            Preset::Qwen2 => scan.pieces(text, f, |s, p| s.llama3(p, 1)),
         }
     }
 }
@@ -109,6 +101,29 @@ impl<'a> Scan<'a> {
         Scan {
             b: text.as_bytes(),
             t: Tables::get(),
+        }
+    }
+
+    /// The loop of one preset, `next_end` giving the end of the match at a position.
+    #[inline(always)]
+    fn pieces<'t>(
+        &self,
+        text: &'t str,
+        f: &mut impl FnMut(&'t str),
+        next_end: impl Fn(&Self, usize) -> usize,
+    ) {
+        let mut p = 0;
+        while p < text.len() {
+            let end = next_end(self, p);
+            // Every alternative consumes at least one char; guard anyway so that a bug could
+            // never loop forever or split inside a char.
+            let end = if end > p && text.is_char_boundary(end) {
+                end
+            } else {
+                self.next(p)
+            };
+            f(&text[p..end]);
+            p = end;
         }
     }
 

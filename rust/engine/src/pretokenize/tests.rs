@@ -29,7 +29,11 @@ fn check_all_presets(text: &str) {
         let got: Vec<&str> = fast.split(text);
         let want = reference(re, text);
         assert_eq!(got, want, "preset {name} on {text:?}");
-        assert_eq!(want.concat(), text, "preset {name} reference tiles {text:?}");
+        assert_eq!(
+            want.concat(),
+            text,
+            "preset {name} reference tiles {text:?}"
+        );
     }
 }
 
@@ -101,12 +105,88 @@ fn fixed_cases_match_fancy_regex() {
 
 /// Fragments for random strings: a mixed alphabet with the classes the presets distinguish.
 const ALPHABET: &[&str] = &[
-    "a", "b", "z", "S", "T", "L", "E", "s", "t", "m", "d", "l", "r", "v", "e", "0", "7", "9", ".",
-    ",", "!", "-", "/", "_", "(", "\"", "'", "'", "'s", "'LL", "'Re", " ", " ", " ", "  ", "\r",
-    "\n", "\r\n", "\t", "\u{b}", "\u{c}", "\u{a0}", "\u{3000}", "\u{2028}", "\u{2029}",
-    "\u{85}", "\u{1680}", "\u{200b}", "\u{feff}", "\u{301}", "\u{308}", "\u{20dd}", "日", "本",
-    "の", "ア", "한", "ж", "Ж", "ǅ", "ǈ", "ʰ", "ˈ", "ſ", "\u{212a}", "ß", "İ", "ı", "٣", "١",
-    "Ⅻ", "½", "²", "👍", "🏽", "\u{200d}", "€", "©", "\u{e000}", "\u{10ffff}", "\u{7f}", "\0",
+    "a",
+    "b",
+    "z",
+    "S",
+    "T",
+    "L",
+    "E",
+    "s",
+    "t",
+    "m",
+    "d",
+    "l",
+    "r",
+    "v",
+    "e",
+    "0",
+    "7",
+    "9",
+    ".",
+    ",",
+    "!",
+    "-",
+    "/",
+    "_",
+    "(",
+    "\"",
+    "'",
+    "'",
+    "'s",
+    "'LL",
+    "'Re",
+    " ",
+    " ",
+    " ",
+    "  ",
+    "\r",
+    "\n",
+    "\r\n",
+    "\t",
+    "\u{b}",
+    "\u{c}",
+    "\u{a0}",
+    "\u{3000}",
+    "\u{2028}",
+    "\u{2029}",
+    "\u{85}",
+    "\u{1680}",
+    "\u{200b}",
+    "\u{feff}",
+    "\u{301}",
+    "\u{308}",
+    "\u{20dd}",
+    "日",
+    "本",
+    "の",
+    "ア",
+    "한",
+    "ж",
+    "Ж",
+    "ǅ",
+    "ǈ",
+    "ʰ",
+    "ˈ",
+    "ſ",
+    "\u{212a}",
+    "ß",
+    "İ",
+    "ı",
+    "٣",
+    "١",
+    "Ⅻ",
+    "½",
+    "²",
+    "👍",
+    "🏽",
+    "\u{200d}",
+    "€",
+    "©",
+    "\u{e000}",
+    "\u{10ffff}",
+    "\u{7f}",
+    "\0",
 ];
 
 fn random_text() -> impl Strategy<Value = String> {
@@ -153,7 +233,11 @@ fn real_text_matches_fancy_regex() {
     if let Ok(dir) = std::fs::read_dir("/usr/share/common-licenses") {
         files.extend(dir.flatten().map(|e| e.path()));
     }
-    for lib in ["/usr/lib/python3.11", "/usr/lib/python3.12", "/usr/lib/python3.13"] {
+    for lib in [
+        "/usr/lib/python3.11",
+        "/usr/lib/python3.12",
+        "/usr/lib/python3.13",
+    ] {
         for name in ["textwrap.py", "string.py", "json/decoder.py", "locale.py"] {
             files.push(std::path::Path::new(lib).join(name));
         }
@@ -202,7 +286,12 @@ fn custom_regex_emits_gaps() {
 fn custom_regex_agrees_with_fancy_regex_matches() {
     // For patterns both engines accept, the regex crate path yields fancy-regex's matches.
     let text = "Hello, World! It's 2024-05-01.\n\tx = y + 42 # ünïcödé";
-    for pattern in [r"\w+|[^\w\s]+", r"\p{L}+|\p{N}", r"\s+|\S", r"(?i)hello|\d{2}"] {
+    for pattern in [
+        r"\w+|[^\w\s]+",
+        r"\p{L}+|\p{N}",
+        r"\s+|\S",
+        r"(?i)hello|\d{2}",
+    ] {
         let fast = PreTokenizer::from_regex(pattern).unwrap();
         assert!(matches!(fast.splitter, Splitter::Regex(_)));
         let slow = PreTokenizer::from_regex_reference(pattern).unwrap();
