@@ -87,10 +87,9 @@ impl Vocab {
                 continue;
             }
             for split in 1..bytes.len() {
-                if let (Some(&left), Some(&right)) = (
-                    vocab.ids.get(&bytes[..split]),
-                    vocab.ids.get(&bytes[split..]),
-                ) {
+                if let (Some(&left), Some(&right)) =
+                    (vocab.ids.get(&bytes[..split]), vocab.ids.get(&bytes[split..]))
+                {
                     merges.push(Merge {
                         left,
                         right,
@@ -156,10 +155,7 @@ impl Vocab {
         let mut special_ids = FxHashSet::default();
         for s in &specials {
             if s.content.is_empty() {
-                return Err(Error::invalid(format!(
-                    "special token id {} is empty",
-                    s.id
-                )));
+                return Err(Error::invalid(format!("special token id {} is empty", s.id)));
             }
             if slots[s.id as usize].is_some() {
                 return Err(Error::invalid(format!(
@@ -243,10 +239,7 @@ impl Vocab {
     }
 
     pub fn special_id(&self, content: &str) -> Option<TokenId> {
-        self.specials
-            .iter()
-            .find(|s| s.content == content)
-            .map(|s| s.id)
+        self.specials.iter().find(|s| s.content == content).map(|s| s.id)
     }
 
     /// Ordinary tokens as `(id, bytes)` in id order.
