@@ -209,7 +209,11 @@ impl Tokenizer {
         })
     }
 
-    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<TokenId>) -> PyResult<Bound<'py, PyBytes>> {
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<TokenId>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = py
             .allow_threads(|| self.inner.decode_bytes(&ids))
             .map_err(to_py)?;

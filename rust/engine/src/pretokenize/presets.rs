@@ -1,0 +1,436 @@
+//! Hand-written splitters for the preset patterns.
+//!
+//! Each preset regex is an ordered alternation matched leftmost-first (fancy-regex backtracks
+//! through the alternatives in order and returns the first that succeeds). For the presets,
+//! some alternative matches at *every* position: a char is a letter, a number, white space, or
+//! "other", and each of those has an alternative starting with it. So `find_iter`'s matches tile
+//! the text, and a splitter only needs `next_end(p)`: the end of the match that starts at `p`.
+//! `next_end` tries the alternatives in the regex's order, each reduced by hand to a few scans
+//! over class runs. The reductions (the "why exact" part) are:
+//!
+//! * **Runs.** `X+`, `X++` and `X*` followed by something that can't start with `X` take the
+//!   maximal run of `X`: backtracking into the run can't help, as the next item fails at every
+//!   shorter end too. Possessive and greedy quantifiers therefore coincide wherever used here.
+//! * **Optional prefix.** `[^\r\n\p{L}\p{N}]?\p{L}+` (with `?` or `?+`): the prefix class and
+//!   `\p{L}` are disjoint, so the match is "prefix char then letters" when the char after a
+//!   prefix char is a letter, "letters" when the first char is a letter, and no match otherwise.
+//!   ` ?X+` is the same with a literal space.
+//! * **`\s+(?!\S)`.** `\s+` takes the white-space run `[p, q)`; the look-ahead holds at `q` only
+//!   when `q` is the end of text. Otherwise backtracking gives back one char, and at `q - 1`
+//!   the next char is white space, so the look-ahead holds if at least one char is left: the
+//!   match is the run minus its last char, provided the run has two chars or more.
+//! * **`\s*[\r\n]` and `\s*[\r\n]+`.** `\s*` takes the run `[p, q)`, the char at `q` is not white
+//!   space, so backtracking stops at the *last* `\r`/`\n` of the run: the match ends just after
+//!   it (for `+`, the char after it is not `\r`/`\n`, so it also takes one).
+//! * **`\s++$`.** `$` without `(?m)` is the end of text: the run must reach it.
+//! * **Contractions.** The alternatives `'s`, `'t`, `'re`, `'ve`, `'m`, `'ll`, `'d` have distinct
+//!   second chars, so at most one matches. Under `(?i)` a letter matches its simple case folds
+//!   as computed by `regex-syntax` (so `'ſ` is a contraction), see [`super::classes`].
+//! * **o200k's words.** `P?U*L+C?` then `P?U+L*C?`, with `U = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`,
+//!   `L = [\p{Ll}\p{Lm}\p{Lo}\p{M}]`, `P` the prefix class and `C` the optional contraction.
+//!   The classes overlap in `B = Lm|Lo|M`, and marks are also in `P`, so this is the one place
+//!   with real backtracking. From a start `s`, `U*` takes the maximal run `[s, u)`. If the char
+//!   at `u` is in `L` (it can only be `Ll` there), `L+` takes the maximal `L` run from `u`.
+//!   Otherwise `U*` gives back chars one at a time, and `L+` can start at the first char (from
+//!   the right) that is in `B`; that char is followed by a non-`L` char or by `u`, so the match
+//!   ends right after it. With no `B` char the first alternative fails at `s`. The optional `P`
+//!   is tried taken first, then not taken; the whole first alternative is tried before the
+//!   second. The second, `U+L*`, is two maximal runs. `C?` is greedy: taken when present.
+//!
+//! Scanning works on bytes: ASCII bytes are classified with one table load; other chars are
+//! decoded from UTF-8 (the input is a `&str`, so it is valid) and looked up in the two-level
+//! table.
+
+use super::classes::{Tables, CRLF, LETTER, LOWERISH, NUMBER, OTHER, SPACE, UPPERISH};
+
+/// A preset with a hand-written splitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Preset {
+    Gpt2,
+    Cl100k,
+    O200k,
+    Llama3,
+    Qwen2,
+}
+
+impl Preset {
+    /// The preset whose regex is exactly `pattern`.
+    pub(super) fn from_pattern(pattern: &str) -> Option<Preset> {
+        Some(match pattern {
+            p if p == super::GPT2 => Preset::Gpt2,
+            p if p == super::CL100K => Preset::Cl100k,
+            p if p == super::O200K => Preset::O200k,
+            p if p == super::LLAMA3 => Preset::Llama3,
+            p if p == super::QWEN2 => Preset::Qwen2,
+            _ => return None,
+        })
+    }
+
+    /// Call `f` on each piece of `text`.
+    pub(super) fn for_each_piece<'t>(self, text: &'t str, f: &mut impl FnMut(&'t str)) {
+        let scan = Scan::new(text);
+        match self {
+            Preset::Gpt2 => scan.pieces(text, f, |s, p| s.gpt2(p)),
+            Preset::Cl100k => scan.pieces(text, f, |s, p| s.cl100k(p)),
+            Preset::O200k => scan.pieces(text, f, |s, p| s.o200k(p)),
+            Preset::Llama3 => scan.pieces(text, f, |s, p| s.llama3(p, 3)),
+            Preset::Qwen2 => scan.pieces(text, f, |s, p| s.llama3(p, 1)),
+        }
+    }
+}
+
+/// The text as bytes plus the class tables.
+struct Scan<'a> {
+    b: &'a [u8],
+    t: &'static Tables,
+}
+
+/// Whitespace handling after `\s++$` (cl100k) or not (the others).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ws {
+    /// `\s++$|\s+(?!\S)|\s` (gpt2).
+    Gpt2,
+    /// `\s++$|\s*[\r\n]|\s+(?!\S)|\s` (cl100k).
+    Cl100k,
+    /// `\s*[\r\n]+|\s+(?!\S)|\s+` (o200k, llama3, qwen2).
+    NewlineFirst,
+}
+
+impl<'a> Scan<'a> {
+    fn new(text: &'a str) -> Self {
+        Scan {
+            b: text.as_bytes(),
+            t: Tables::get(),
+        }
+    }
+
+    /// The loop of one preset, `next_end` giving the end of the match at a position.
+    #[inline(always)]
+    fn pieces<'t>(
+        &self,
+        text: &'t str,
+        f: &mut impl FnMut(&'t str),
+        next_end: impl Fn(&Self, usize) -> usize,
+    ) {
+        let mut p = 0;
+        while p < text.len() {
+            let end = next_end(self, p);
+            // Every alternative consumes at least one char; guard anyway so that a bug could
+            // never loop forever or split inside a char.
+            let end = if end > p && text.is_char_boundary(end) {
+                end
+            } else {
+                self.next(p)
+            };
+            f(&text[p..end]);
+            p = end;
+        }
+    }
+
+    /// Classes and byte length of the char at `i` (`i < len`).
+    #[inline(always)]
+    fn at(&self, i: usize) -> (u8, usize) {
+        let b0 = self.b[i];
+        if b0 < 0x80 {
+            return (self.t.ascii[b0 as usize], 1);
+        }
+        let (cp, len) = self.decode(i);
+        (self.t.of(cp), len)
+    }
+
+    /// Classes of the char at `i`, or 0 at the end of text.
+    #[inline(always)]
+    fn class(&self, i: usize) -> u8 {
+        if i < self.b.len() {
+            self.at(i).0
+        } else {
+            0
+        }
+    }
+
+    /// Decode the multi-byte char at `i`.
+    #[inline(always)]
+    fn decode(&self, i: usize) -> (u32, usize) {
+        let b = self.b;
+        let b0 = b[i] as u32;
+        let cont = |k: usize| (b[i + k] & 0x3F) as u32;
+        if b0 < 0xE0 {
+            (((b0 & 0x1F) << 6) | cont(1), 2)
+        } else if b0 < 0xF0 {
+            (((b0 & 0x0F) << 12) | (cont(1) << 6) | cont(2), 3)
+        } else {
+            (
+                ((b0 & 0x07) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3),
+                4,
+            )
+        }
+    }
+
+    /// The char at `i` (`i < len`).
+    fn char_at(&self, i: usize) -> char {
+        let b0 = self.b[i];
+        if b0 < 0x80 {
+            return b0 as char;
+        }
+        char::from_u32(self.decode(i).0).unwrap_or('\u{FFFD}')
+    }
+
+    /// Byte position after the char at `i`.
+    #[inline(always)]
+    fn next(&self, i: usize) -> usize {
+        i + self.at(i).1
+    }
+
+    /// Byte position of the char that ends at `i` (`i > 0`).
+    #[inline(always)]
+    fn prev(&self, mut i: usize) -> usize {
+        i -= 1;
+        while i > 0 && self.b[i] & 0xC0 == 0x80 {
+            i -= 1;
+        }
+        i
+    }
+
+    /// End of the maximal run, from `i`, of chars having any class in `mask`.
+    #[inline(always)]
+    fn run(&self, mut i: usize, mask: u8) -> usize {
+        let b = self.b;
+        while i < b.len() {
+            let c = b[i];
+            if c < 0x80 {
+                if self.t.ascii[c as usize] & mask == 0 {
+                    break;
+                }
+                i += 1;
+            } else {
+                let (cls, len) = self.at(i);
+                if cls & mask == 0 {
+                    break;
+                }
+                i += len;
+            }
+        }
+        i
+    }
+
+    /// End of at most `max` chars of `\p{N}` from `i`.
+    #[inline]
+    fn digits(&self, mut i: usize, max: usize) -> usize {
+        for _ in 0..max {
+            if i >= self.b.len() {
+                break;
+            }
+            let (cls, len) = self.at(i);
+            if cls & NUMBER == 0 {
+                break;
+            }
+            i += len;
+        }
+        i
+    }
+
+    /// End of the run of bytes in `set` (ASCII only) from `i`.
+    #[inline]
+    fn bytes_in(&self, mut i: usize, set: &[u8]) -> usize {
+        while i < self.b.len() && set.contains(&self.b[i]) {
+            i += 1;
+        }
+        i
+    }
+
+    /// `'s|'t|'re|'ve|'m|'ll|'d` at `i` (case-insensitively if `fold`): the end of the match.
+    fn contraction(&self, i: usize, fold: bool) -> Option<usize> {
+        if self.b.get(i) != Some(&b'\'') || i + 1 >= self.b.len() {
+            return None;
+        }
+        let first = i + 1;
+        let c1 = self.char_at(first);
+        let after1 = self.next(first);
+        let is = |letter: char, c: char| self.t.letter_matches(letter, c, fold);
+        if ['s', 't', 'm', 'd'].iter().any(|&l| is(l, c1)) {
+            return Some(after1);
+        }
+        if after1 >= self.b.len() {
+            return None;
+        }
+        let c2 = self.char_at(after1);
+        let pairs = [('r', 'e'), ('v', 'e'), ('l', 'l')];
+        pairs
+            .iter()
+            .any(|&(x, y)| is(x, c1) && is(y, c2))
+            .then(|| self.next(after1))
+    }
+
+    /// The white-space alternatives at `p` (the char at `p` is white space).
+    fn whitespace(&self, p: usize, ws: Ws) -> usize {
+        let q = self.run(p, SPACE);
+        if q == self.b.len() && ws != Ws::NewlineFirst {
+            return q; // \s++$
+        }
+        if ws != Ws::Gpt2 {
+            // \s*[\r\n] / \s*[\r\n]+: up to the last line break of the run.
+            if let Some(r) = self.b[p..q].iter().rposition(|&c| c == b'\r' || c == b'\n') {
+                return p + r + 1;
+            }
+        }
+        if q == self.b.len() {
+            return q; // \s+(?!\S) at the end of text
+        }
+        let last = self.prev(q);
+        if last > p {
+            last // \s+(?!\S): give back the char before the non-space
+        } else {
+            q // \s or \s+ with a single char
+        }
+    }
+
+    /// ` ?[^\s\p{L}\p{N}]++` at `p`, then the run of `tail` bytes. `None` if it doesn't match.
+    #[inline]
+    fn punct(&self, p: usize, cls: u8, tail: &[u8]) -> Option<usize> {
+        let start = if cls & OTHER != 0 {
+            p
+        } else if self.b[p] == b' ' && self.class(p + 1) & OTHER != 0 {
+            p + 1
+        } else {
+            return None;
+        };
+        let end = self.run(start, OTHER);
+        Some(self.bytes_in(end, tail))
+    }
+
+    /// `[^\r\n\p{L}\p{N}]?\p{L}+` at `p` (either quantifier flavour).
+    #[inline]
+    fn prefixed_letters(&self, p: usize, cls: u8, len: usize) -> Option<usize> {
+        if cls & LETTER != 0 {
+            return Some(self.run(p + len, LETTER));
+        }
+        if cls & (NUMBER | CRLF) == 0 && self.class(p + len) & LETTER != 0 {
+            return Some(self.run(p + len, LETTER));
+        }
+        None
+    }
+
+    /// gpt2: `'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s`.
+    fn gpt2(&self, p: usize) -> usize {
+        if let Some(end) = self.contraction(p, false) {
+            return end;
+        }
+        let cls = self.at(p).0;
+        let (start, cls) = if self.b[p] == b' ' && p + 1 < self.b.len() {
+            let next = self.class(p + 1);
+            if next & (LETTER | NUMBER | OTHER) != 0 {
+                (p + 1, next)
+            } else {
+                (p, cls)
+            }
+        } else {
+            (p, cls)
+        };
+        for mask in [LETTER, NUMBER, OTHER] {
+            if cls & mask != 0 {
+                return self.run(start, mask);
+            }
+        }
+        self.whitespace(p, Ws::Gpt2)
+    }
+
+    /// cl100k: `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+|
+    /// ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`.
+    fn cl100k(&self, p: usize) -> usize {
+        if let Some(end) = self.contraction(p, true) {
+            return end;
+        }
+        self.llama_family(p, 3, Ws::Cl100k)
+    }
+
+    /// llama3 (`max_digits` 3) and qwen2 (1): `(?i:'s|'t|'re|'ve|'m|'ll|'d)|
+    /// [^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+    fn llama3(&self, p: usize, max_digits: usize) -> usize {
+        if let Some(end) = self.contraction(p, true) {
+            return end;
+        }
+        self.llama_family(p, max_digits, Ws::NewlineFirst)
+    }
+
+    /// The alternatives after the contraction, shared by cl100k, llama3 and qwen2.
+    #[inline(always)]
+    fn llama_family(&self, p: usize, max_digits: usize, ws: Ws) -> usize {
+        let (cls, len) = self.at(p);
+        if let Some(end) = self.prefixed_letters(p, cls, len) {
+            return end;
+        }
+        if cls & NUMBER != 0 {
+            return self.digits(p, max_digits);
+        }
+        if let Some(end) = self.punct(p, cls, b"\r\n") {
+            return end;
+        }
+        self.whitespace(p, ws)
+    }
+
+    /// o200k: `[^\r\n\p{L}\p{N}]?U*L+C?|[^\r\n\p{L}\p{N}]?U+L*C?|\p{N}{1,3}|
+    /// ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+` (see the module docs).
+    fn o200k(&self, p: usize) -> usize {
+        let (cls, len) = self.at(p);
+        if let Some(end) = self.o200k_word(p, cls, len) {
+            return self.contraction(end, true).unwrap_or(end);
+        }
+        if cls & NUMBER != 0 {
+            return self.digits(p, 3);
+        }
+        if let Some(end) = self.punct(p, cls, b"\r\n/") {
+            return end;
+        }
+        self.whitespace(p, Ws::NewlineFirst)
+    }
+
+    /// The word part (without the contraction) of o200k's first two alternatives.
+    #[inline(always)]
+    fn o200k_word(&self, p: usize, cls: u8, len: usize) -> Option<usize> {
+        let prefix = cls & (LETTER | NUMBER | CRLF) == 0;
+        // Fast path: a lowercase-only word, with or without prefix.
+        if prefix {
+            if let Some(end) = self.upper_then_lower(p + len) {
+                return Some(end);
+            }
+        }
+        if let Some(end) = self.upper_then_lower(p) {
+            return Some(end);
+        }
+        if prefix {
+            if let Some(end) = self.upper_run(p + len) {
+                return Some(end);
+            }
+        }
+        self.upper_run(p)
+    }
+
+    /// `U*L+` from `s` (the first o200k alternative without its prefix and contraction).
+    #[inline(always)]
+    fn upper_then_lower(&self, s: usize) -> Option<usize> {
+        let u = self.run(s, UPPERISH);
+        if self.class(u) & LOWERISH != 0 {
+            return Some(self.run(u, LOWERISH));
+        }
+        // Give back chars of the U run until one can start L+ (a char in both classes).
+        let mut k = u;
+        while k > s {
+            let prev = self.prev(k);
+            if self.at(prev).0 & LOWERISH != 0 {
+                return Some(k);
+            }
+            k = prev;
+        }
+        None
+    }
+
+    /// `U+L*` from `s` (the second o200k alternative without its prefix and contraction).
+    #[inline(always)]
+    fn upper_run(&self, s: usize) -> Option<usize> {
+        if self.class(s) & UPPERISH == 0 {
+            return None;
+        }
+        let u = self.run(s, UPPERISH);
+        Some(self.run(u, LOWERISH))
+    }
+}
