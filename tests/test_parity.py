@@ -49,8 +49,11 @@ def _texts_of(path: Path, limit: int) -> list[str]:
 
 
 @cache
-def corpus_docs(limit: int = 300) -> tuple[str, ...]:
-    """Documents (multilingual prose and code) from the corpora cache."""
+def corpus_docs(
+    limit: int = 1_000_000, splits: tuple[str, ...] = ("test", "train")
+) -> tuple[str, ...]:
+    """Documents (multilingual prose and code) from the corpora cache: every corpus's first
+    available split of `splits`, up to `limit` documents in all."""
     corpora = _corpora()
     docs: list[str] = []
     try:
@@ -59,7 +62,7 @@ def corpus_docs(limit: int = 300) -> tuple[str, ...]:
         pytest.skip(f"corpora unavailable: {e}")
     for name in names:
         path = None
-        for split, tier in (("test", "small"), ("train", "small"), ("test", None)):
+        for split, tier in [(sp, "small") for sp in splits] + [(splits[0], None)]:
             try:
                 path = corpora.corpus(name, split, tier) if tier else corpora.corpus(name, split)
                 break
@@ -104,6 +107,11 @@ def test_tiktoken_parity(name):
         i for i, d in enumerate(docs) if ours.encode_ordinary(d) != enc.encode_ordinary(d)
     ]
     n_tokens = sum(len(enc.encode_ordinary(d)) for d in docs)
+    n_bytes = sum(len(d.encode()) for d in docs)
+    print(
+        f"tiktoken parity {name}: {len(docs) - len(mismatched)}/{len(docs)} documents identical, "
+        f"{n_bytes} bytes, {n_tokens} tokens"
+    )
     assert not mismatched, f"{name}: {len(mismatched)}/{len(docs)} documents differ"
     assert n_tokens > 0
     batch = ours.encode_ordinary_batch(docs[:50])
@@ -184,13 +192,13 @@ def hf_train(texts: list[str], pattern: str, vocab_size: int, specials: list[str
 @cache
 def hf_sample() -> tuple[str, ...]:
     try:
-        docs = list(corpus_docs())
+        docs = list(corpus_docs(splits=("train",)))
     except pytest.skip.Exception:
         docs = [training_text()]
     return tuple(docs)
 
 
-@pytest.mark.parametrize("preset,vocab_size", [("o200k", 1200), ("gpt2", 800)])
+@pytest.mark.parametrize("preset,vocab_size", [("o200k", 4096), ("gpt2", 2000), ("llama3", 3000)])
 def test_merges_match_hf_bpetrainer(preset, vocab_size):
     import toksmith
 
@@ -212,6 +220,10 @@ def test_merges_match_hf_bpetrainer(preset, vocab_size):
         f"merge {first_diff} differs: hf {hf_merges[first_diff]} ours {ours_merges[first_diff]}"
     )
     assert len(hf_merges) == len(ours_merges)
+    print(
+        f"HF BpeTrainer parity {preset}@{vocab_size}: {len(ours_merges)} merges identical "
+        f"on {sum(len(t.encode()) for t in texts)} bytes"
+    )
     hf_vocab = {
         hf_bytes(t) if t not in specials else t.encode(): i for t, i in model["vocab"].items()
     }

@@ -24,8 +24,9 @@ def test_text_round_trip(small_tok, text):
 
 
 @SETTINGS
-@given(st.text(alphabet=st.sampled_from(["\x00", "😀", "e\u0301", "\u200d", " ", "\n", "a", "東"])))
-def test_round_trip_nul_emoji_combining(small_tok, text):
+@given(st.lists(st.sampled_from(["\x00", "😀", "e\u0301", "\u200d", " ", "\n", "a", "東"])))
+def test_round_trip_nul_emoji_combining(small_tok, parts):
+    text = "".join(parts)
     assert small_tok.decode_bytes(small_tok.encode(text)) == text.encode()
 
 
