@@ -118,7 +118,8 @@ def test_json_and_tiktoken_round_trip(small_tok, tmp_path):
     back = Tokenizer.from_file(tmp_path / "tok.tiktoken")
     assert back.encode(sample, allowed_special="all") == want
     assert back.special_tokens == small_tok.special_tokens
-    assert back.merges == small_tok.merges
+    # A rank file keeps ids and encodings, not the merge list (tiktoken derives every split).
+    assert back.vocab_size == small_tok.vocab_size
     # explicit pattern preset name and specials override the sidecar
     other = Tokenizer.from_tiktoken(tmp_path / "tok.tiktoken", pattern="gpt2", special_tokens={})
     assert other.special_tokens == {} and other.pattern != small_tok.pattern
