@@ -54,8 +54,9 @@ class _Group(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _load(path: str) -> Tokenizer:
-    return Tokenizer.from_file(path)
+def _load(spec: str) -> Tokenizer:
+    """A tokenizer file, or a reference name (gpt2, cl100k, o200k, llama3, qwen2)."""
+    return Tokenizer.load(spec)
 
 
 def _save(tok: Tokenizer, out: str, fmt: str | None) -> str:
@@ -314,6 +315,51 @@ def convert(src: str, dst: str, fmt: str | None) -> None:
     tok = _load(src)
     written = _save(tok, dst, fmt)
     click.echo(f"wrote {dst} ({written})", err=True)
+
+
+@cli.command(name="eval")
+@click.argument("tokenizers", nargs=-1, required=True)
+@click.option(
+    "--corpus",
+    "corpora",
+    multiple=True,
+    required=True,
+    help="NAME=PATH of a UTF-8 text file (repeatable); a bare PATH is named after its file.",
+)
+@click.option("--max-bytes", type=int, default=None, help="Measure at most this many bytes.")
+@click.option("--json", "json_out", default=None, help="Also write the rows as JSON here.")
+@click.option("--png", "png_out", default=None, help="Also write a bytes/token chart here.")
+def eval_cmd(
+    tokenizers: tuple[str, ...],
+    corpora: tuple[str, ...],
+    max_bytes: int | None,
+    json_out: str | None,
+    png_out: str | None,
+) -> None:
+    """Measure TOKENIZERS (files or reference names) on each --corpus: bytes/token, tokens per
+    word, Renyi efficiency (alpha 2.5, full |V|), unigram and bigram conditional entropy, share of
+    the vocabulary used."""
+    from . import metrics
+
+    named = []
+    for c in corpora:
+        name, sep, path = c.partition("=")
+        named.append((name, path) if sep else (Path(c).parent.name or Path(c).stem, c))
+    rows = []
+    for spec in tokenizers:
+        tok = _load(spec)
+        label = Path(spec).name if Path(spec).exists() else spec
+        for name, path in named:
+            rows.append(
+                metrics.evaluate(
+                    tok, path, tokenizer_name=label, corpus_name=name, max_bytes=max_bytes
+                )
+            )
+    click.echo(metrics.table(rows))
+    if json_out:
+        metrics.write_json(rows, json_out)
+    if png_out:
+        metrics.write_png(rows, png_out)
 
 
 @cli.command(name="patterns")

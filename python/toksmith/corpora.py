@@ -61,8 +61,9 @@ def corpus(name: str, split: str = "train", tier: str = "small") -> Path:
     if not path.is_file():
         known = corpus_names(tier)
         hint = f" (built: {', '.join(known)})" if known else ""
-        raise CorpusNotFound(f"corpus {tier}/{name} ({split}) not found at {path}{hint}; "
-                             f"{_BUILD_HINT}")
+        raise CorpusNotFound(
+            f"corpus {tier}/{name} ({split}) not found at {path}{hint}; {_BUILD_HINT}"
+        )
     return path
 
 

@@ -69,6 +69,24 @@ class Tokenizer:
         return cls(_core.Tokenizer.from_hf_json(str(p)))
 
     @classmethod
+    def from_reference(cls, name: str) -> Tokenizer:
+        """A reference tokenizer (gpt2, cl100k, o200k, llama3, qwen2) from the corpora cache
+        (built by ``python corpora/build.py``)."""
+        from .corpora import reference_tokenizer
+
+        path, side = reference_tokenizer(name)
+        return cls.from_tiktoken(path, side["pattern"], side["special_tokens"])
+
+    @classmethod
+    def load(cls, spec: PathLike) -> Tokenizer:
+        """`from_file` for an existing path, else `from_reference` for a reference name."""
+        from .corpora import REFERENCE_NAMES
+
+        if not Path(spec).exists() and str(spec) in REFERENCE_NAMES:
+            return cls.from_reference(str(spec))
+        return cls.from_file(spec)
+
+    @classmethod
     def from_tiktoken(
         cls,
         path: PathLike,
