@@ -266,3 +266,16 @@ def test_hf_made_tokenizer_json_loads_in_ours(tmp_path):
     assert ours.vocab_size == hf.get_vocab_size()
     for t in list(texts[:100]) + ["héllo wörld 😀\n\n\tcode()", "a <|endoftext|> b"]:
         assert ours.encode(t, allowed_special="all") == hf.encode(t).ids
+
+
+def test_reference_loads_by_path_with_stem_sidecar(tmp_path):
+    """`cl100k.tiktoken` finds its `cl100k.json` sidecar; convert to tokenizer.json and back."""
+    from toksmith import Tokenizer
+
+    rank_path, side = _corpora().reference_tokenizer("gpt2")
+    tok = Tokenizer.from_file(rank_path)
+    assert tok.special_tokens == side["special_tokens"]
+    tok.save(tmp_path / "gpt2.json")
+    back = Tokenizer.from_file(tmp_path / "gpt2.json")
+    text = "Hello world 12345 naïve\n\n  code()"
+    assert back.encode_ordinary(text) == tok.encode_ordinary(text)

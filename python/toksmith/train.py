@@ -46,6 +46,7 @@ def _count_into(
     _inputs.feed(
         counter, inputs, field, utf8_errors, on_progress=update, sources=sources, items=items
     )
+    reporter.close()  # finish the counting bar before the merge bar starts
 
 
 def count(

@@ -141,6 +141,18 @@ pub fn sidecar_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The sidecar to read: `<file>.json` (what [`save`] writes) or else `<stem>.json` beside it
+/// (`cl100k.tiktoken` + `cl100k.json`), defaulting to the former when neither exists.
+fn existing_sidecar(path: &Path) -> PathBuf {
+    let primary = sidecar_path(path);
+    let by_stem = path.with_extension("json");
+    if !primary.exists() && path.extension().is_some() && by_stem.exists() {
+        by_stem
+    } else {
+        primary
+    }
+}
+
 /// What a sidecar holds; every field is optional so that arguments can fill the gaps.
 #[derive(Debug, Default)]
 struct Sidecar {
@@ -238,7 +250,7 @@ pub fn load(
 ) -> Result<Tokenizer> {
     let location = path.display().to_string();
     let ranks = parse_ranks(&read_file(path)?, &location)?;
-    let side_path = sidecar_path(path);
+    let side_path = existing_sidecar(path);
     let sidecar = if side_path.exists() {
         let text = String::from_utf8(read_file(&side_path)?).map_err(|_| {
             Error::format(side_path.display().to_string(), "the sidecar is not UTF-8")
