@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import needs_core
 from toksmith import domains
 from toksmith.cli import cli
-
-from .conftest import needs_core
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
@@ -50,16 +49,15 @@ def test_char_cap_and_forced_tokens(tmp_path: Path) -> None:
 
     text = "überall überall ünter 日本語の日本語 the 1776 declaration of 1776 " * 50
     tok = train(
-        [text], vocab_size=600, pattern="o200k", max_token_chars=3, added_tokens=["1776"],
+        [text], vocab_size=600, pattern=domains.split_digits("o200k", 4), max_token_chars=3, added_tokens=["1776"],
         progress=False,
     )
     for i in range(tok.vocab_size):
         b = tok.id_to_token(i)
-        if b is not None and not tok.is_special(i):
+        if b is not None and not tok.is_special(i) and b != b"1776":
             assert len(b.decode("utf-8", "replace")) <= 3 or b"\xef\xbf\xbd" in b, b
     ids = tok.encode("in 1776")
-    assert tok.id_to_token(ids[-1]) == b" 1776" or tok.token_to_id(b"1776") in ids
-    assert tok.token_to_id(b"1776") is not None
+    assert tok.token_to_id(b"1776") in ids
 
 
 @needs_core
@@ -68,7 +66,8 @@ def test_padding_to_power_of_two_and_multiple() -> None:
 
     tok = train(["hello world " * 20], vocab_size=270, pad_to="pow2", progress=False)
     assert tok.vocab_size == 512
-    assert tok.special_tokens["<|reserved_0|>"] == 270
+    reserved = sorted(v for k, v in tok.special_tokens.items() if k.startswith("<|reserved_"))
+    assert reserved == list(range(512 - len(reserved), 512))
     tok = train(["hello world " * 20], vocab_size=270, pad_to=100, progress=False)
     assert tok.vocab_size == 300
     with pytest.raises(ValueError, match="pad_to"):
@@ -98,7 +97,7 @@ def test_binary_nested_vocabularies(tmp_path: Path) -> None:
     assert small.vocab_size == 313 and small.special_tokens == tok.special_tokens
     # The same run trained to the smaller size is the prefix.
     again = domains.train_domain(d, [str(tmp_path)], vocab_size=313, progress=False)
-    assert again.merges() == small.merges()
+    assert again.merges == small.merges
     data = (tmp_path / "f0.bin").read_bytes()
     for t in (tok, small):
         ids = t.encode_bytes(data)
