@@ -49,7 +49,11 @@ def test_char_cap_and_forced_tokens(tmp_path: Path) -> None:
 
     text = "überall überall ünter 日本語の日本語 the 1776 declaration of 1776 " * 50
     tok = train(
-        [text], vocab_size=600, pattern=domains.split_digits("o200k", 4), max_token_chars=3, added_tokens=["1776"],
+        [text],
+        vocab_size=600,
+        pattern=domains.split_digits("o200k", 4),
+        max_token_chars=3,
+        added_tokens=["1776"],
         progress=False,
     )
     for i in range(tok.vocab_size):

@@ -78,7 +78,14 @@ _PATTERN_HELP = "Pre-tokenizer: a preset name (see 'toksmith patterns'), 'none',
 
 @cli.command()
 @click.argument("inputs", nargs=-1)
-@click.option("--vocab-size", "-v", type=int, default=None, help="Target vocabulary size.")
+@click.option(
+    "--vocab-size",
+    "-v",
+    type=int,
+    default=None,
+    callback=lambda ctx, param, value: _need_vocab_size(ctx, param, value),
+    help="Target vocabulary size (default with --domain: the domain's).",
+)
 @click.option("--pattern", "-p", default=None, help=_PATTERN_HELP + " Default: o200k.")
 @click.option("--special-token", "-s", "special_tokens", multiple=True, help="Repeatable.")
 @click.option("--min-frequency", type=int, default=0, show_default=True)
@@ -108,6 +115,7 @@ _PATTERN_HELP = "Pre-tokenizer: a preset name (see 'toksmith patterns'), 'none',
 @click.option(
     "--domain",
     default=None,
+    is_eager=True,
     help="Domain defaults: legal, medical, code, chars or binary (see toksmith.domains).",
 )
 @click.option("--max-token-chars", type=int, default=None, help="Longest token, in characters.")
@@ -223,6 +231,12 @@ def train(
         _save(sub, path, fmt or written)
         if not quiet:
             click.echo(f"wrote {path} (nested, {n} ids)", err=True)
+
+
+def _need_vocab_size(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is None and not ctx.params.get("domain"):
+        raise click.MissingParameter(ctx=ctx, param=param)
+    return value
 
 
 _SHAPING = {"added_tokens", "max_token_chars", "pad_to", "binary", "split_nul", "binary_window"}
