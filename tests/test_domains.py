@@ -23,9 +23,8 @@ def test_split_digits_composes_with_presets() -> None:
     for preset in ("gpt2", "cl100k", "o200k", "llama3"):
         one = _regex(domains.split_digits(preset, 1))
         three = _regex(domains.split_digits(preset, 3))
-        assert one.findall("x 2024") == ["x", " ", "2", "0", "2", "4"] or "2" in one.findall(
-            "x 2024"
-        )
+        digits = [p.strip() for p in one.findall("x 2024") if p.strip().isdigit()]
+        assert digits == ["2", "0", "2", "4"], preset
         assert "202" in three.findall("2024") and "4" in three.findall("2024")
     four = _regex(domains.split_digits("o200k", 4))
     assert four.findall("in 1776,") == ["in", " ", "1776", ","]
