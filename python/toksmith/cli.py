@@ -79,7 +79,14 @@ _PATTERN_HELP = "Pre-tokenizer: a preset name (see 'toksmith patterns'), 'none',
 
 @cli.command()
 @click.argument("inputs", nargs=-1)
-@click.option("--vocab-size", "-v", type=int, required=True, help="Target vocabulary size.")
+@click.option(
+    "--vocab-size",
+    "-v",
+    type=int,
+    default=None,
+    callback=lambda ctx, param, value: _need_vocab_size(ctx, param, value),
+    help="Target vocabulary size (default with --domain: the domain's).",
+)
 @click.option("--pattern", "-p", default=None, help=_PATTERN_HELP + " Default: o200k.")
 @click.option("--special-token", "-s", "special_tokens", multiple=True, help="Repeatable.")
 @click.option("--min-frequency", type=int, default=0, show_default=True)
@@ -106,6 +113,19 @@ _PATTERN_HELP = "Pre-tokenizer: a preset name (see 'toksmith patterns'), 'none',
     help="Output format (default: by extension, .json -> tokenizer.json).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option(
+    "--domain",
+    default=None,
+    is_eager=True,
+    help="Domain defaults: legal, medical, code, chars or binary (see toksmith.domains).",
+)
+@click.option("--max-token-chars", type=int, default=None, help="Longest token, in characters.")
+@click.option("--added-token", "added_tokens", multiple=True, help="Force a token (repeatable).")
+@click.option("--added-tokens-file", default=None, help="Forced tokens, one per line.")
+@click.option("--digits", type=int, default=None, help="Split digit runs into groups of <= N.")
+@click.option("--pad-to", default=None, help="Pad the vocabulary to a multiple N or 'pow2'.")
+@click.option("--binary", is_flag=True, help="Train on raw bytes of any files (pattern none).")
+@click.option("--nested", default=None, help="Also write the first N ids, e.g. 4096,8192.")
 def train(
     inputs: tuple[str, ...],
     vocab_size: int,
@@ -124,14 +144,53 @@ def train(
     output: str,
     fmt: str | None,
     quiet: bool,
+    domain: str | None,
+    max_token_chars: int | None,
+    added_tokens: tuple[str, ...],
+    added_tokens_file: str | None,
+    digits: int | None,
+    pad_to: str | None,
+    binary: bool,
+    nested: str | None,
 ) -> None:
     """Train a BPE tokenizer on INPUT files, directories or globs (and/or --counts)."""
+    from . import domains as _domains
     from .train import DEFAULT_PATTERN
     from .train import count as count_fn
     from .train import train as train_fn
 
     if not inputs and not counts:
         raise click.UsageError("give INPUT paths and/or --counts")
+    shaping: dict[str, Any] = {}
+    dom = _domains.get(domain) if domain is not None else None
+    if dom is not None:
+        d = dom.train_kwargs()
+        vocab_size = vocab_size or d.pop("vocab_size")
+        pattern = pattern or d.pop("pattern")
+        normalizer = normalizer or d.pop("normalizer")
+        special_tokens = special_tokens or tuple(d.pop("special_tokens"))
+        max_token_length = max_token_length or d.pop("max_token_length")
+        shaping.update({k: v for k, v in d.items() if k in _SHAPING})
+    if vocab_size is None:
+        raise click.UsageError("give --vocab-size (or a --domain)")
+    if digits is not None:
+        pattern = _domains.split_digits(pattern or DEFAULT_PATTERN, digits)
+    extra = list(added_tokens)
+    if added_tokens_file:
+        extra += _domains.read_tokens(added_tokens_file)
+    if extra:
+        shaping["added_tokens"] = list(shaping.get("added_tokens", [])) + extra
+    if max_token_chars is not None:
+        shaping["max_token_chars"] = max_token_chars
+    if pad_to is not None:
+        shaping["pad_to"] = pad_to if pad_to == "pow2" else _positive_int(pad_to, "--pad-to")
+    if binary:
+        shaping["binary"] = True
+    if shaping.get("binary") and (counts or counts_out):
+        raise click.UsageError("--binary trains from files only (no --counts/--counts-out)")
+    sizes = [_positive_int(x, "--nested") for x in nested.split(",")] if nested else []
+    if not sizes and dom is not None:
+        sizes = [n for n in dom.nested_sizes if n <= vocab_size]
     merged: Any = list(counts) or None
     if inputs and counts_out:
         fresh = count_fn(
@@ -161,12 +220,37 @@ def train(
         max_distinct=max_distinct,
         utf8_errors=utf8_errors,
         progress=not quiet,
+        **shaping,
     )
     written = _save(tok, output, fmt)
     if not quiet:
         click.echo(
             f"wrote {output} ({written}, {tok.vocab_size} ids, {tok.num_merges} merges)", err=True
         )
+    for n, sub in _domains.nested(tok, [n for n in sizes if n != tok.vocab_size]).items():
+        path = _domains.nested_path(output, n)
+        _save(sub, path, fmt or written)
+        if not quiet:
+            click.echo(f"wrote {path} (nested, {n} ids)", err=True)
+
+
+def _need_vocab_size(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is None and not ctx.params.get("domain"):
+        raise click.MissingParameter(ctx=ctx, param=param)
+    return value
+
+
+_SHAPING = {"added_tokens", "max_token_chars", "pad_to", "binary", "split_nul", "binary_window"}
+
+
+def _positive_int(text: str, what: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise click.UsageError(f"{what}: {text!r} is not an integer") from None
+    if n < 1:
+        raise click.UsageError(f"{what}: {n} must be positive")
+    return n
 
 
 @cli.command()

@@ -129,8 +129,20 @@ def train(
     max_distinct: int | None = None,
     utf8_errors: str = "strict",
     progress: bool = True,
+    max_token_chars: int | None = None,
+    added_tokens: Sequence[str | bytes] = (),
+    binary: bool = False,
+    split_nul: bool = True,
+    binary_window: int = 256,
+    pad_to: int | str | None = None,
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer (merges identical to HF ``BpeTrainer``).
+
+    Shaping (see `toksmith.domains`): `max_token_chars` skips merges whose result has more
+    Unicode characters; `added_tokens` are forced in as ordinary tokens (lowest merge ranks);
+    `binary` counts input files as raw bytes (``pattern`` must be ``none``), cut at NUL runs
+    (`split_nul`) and into windows of `binary_window` bytes; `pad_to` (an int multiple or
+    ``"pow2"``) pads the vocabulary with ``<|reserved_N|>`` special tokens.
 
     `inputs` are counted with `pattern` (a preset name or regex; default ``o200k``, or the
     pre-tokenizer of `counts`/`base`). `counts` (a WordCounts or saved counts path(s)) are merged
@@ -159,6 +171,20 @@ def train(
         raise ValueError(f"min_frequency must be >= 0, got {min_frequency}")
     if max_token_length is not None and max_token_length < 1:
         raise ValueError(f"max_token_length must be >= 1, got {max_token_length}")
+    if max_token_chars is not None and max_token_chars < 1:
+        raise ValueError(f"max_token_chars must be >= 1, got {max_token_chars}")
+    added = _added(added_tokens)
+    if added and base_tok is not None:
+        raise ValueError("added tokens cannot be combined with continuing from a base tokenizer")
+    if added:
+        floor += sum(len(t) - 1 for t in added)  # an upper bound on the forced merges
+    _check_pad(pad_to)
+    if binary and pattern is not None and _patterns.spec(pattern) != "none":
+        raise ValueError(f"binary training needs pattern 'none', got {pattern!r}")
+    if binary and normalizer not in (None, "none"):
+        raise ValueError(f"binary training takes no normalizer, got {normalizer!r}")
+    if binary and binary_window < 1:
+        raise ValueError(f"binary_window must be >= 1, got {binary_window}")
     if max_distinct is not None and max_distinct < 1:
         raise ValueError(f"max_distinct must be >= 1, got {max_distinct}")
     if inputs is None and counts is None:
@@ -169,6 +195,8 @@ def train(
         )
 
     merged = load_counts(counts) if counts is not None else None
+    if binary:
+        pattern = "none"
     if pattern is not None:
         spec = _patterns.spec(pattern)
     elif merged is not None:
@@ -199,7 +227,14 @@ def train(
             if base_tok is not None:
                 cut += [s for s in base_tok.special_tokens if s not in cut]
             counter = _core.Counter(spec, norm, cut, utf8_errors)
-            _count_into(counter, inputs, field, utf8_errors, reporter)
+            if binary:
+                files = binary_files(inputs)
+                counter.add_binary_files(
+                    files, split_nul=split_nul, window=binary_window,
+                    progress=reporter.merge_callback(),
+                )
+            else:
+                _count_into(counter, inputs, field, utf8_errors, reporter)
             fresh = counter.finish()
             if merged is not None:
                 fresh.merge(merged)  # merge into our own object, never the caller's
@@ -223,8 +258,64 @@ def train(
             specials_at_end=specials_at_end,
             base=base_tok._core if base_tok is not None else None,
             progress=reporter.merge_callback(),
+            max_token_chars=max_token_chars,
+            added_tokens=added,
         )
+    if pad_to is not None:
+        core = core.padded(power_of_two=True) if pad_to == "pow2" else core.padded(int(pad_to))
     return Tokenizer(core)
+
+
+def _added(tokens: Sequence[str | bytes]) -> list[bytes]:
+    if isinstance(tokens, (str, bytes)):
+        tokens = [tokens]
+    out: list[bytes] = []
+    seen: set[bytes] = set()
+    for t in tokens:
+        b = t.encode("utf-8") if isinstance(t, str) else bytes(t)
+        if not b:
+            raise ValueError("added tokens must be non-empty")
+        if b not in seen:
+            seen.add(b)
+            out.append(b)
+    return out
+
+
+def _check_pad(pad_to: int | str | None) -> None:
+    if pad_to is None or pad_to == "pow2":
+        return
+    if isinstance(pad_to, bool) or not isinstance(pad_to, int) or pad_to < 1:
+        raise ValueError(f"pad_to must be a positive int or 'pow2', got {pad_to!r}")
+
+
+def binary_files(inputs: Any) -> list[str]:
+    """Every regular file that `inputs` (paths, directories, globs) names, sorted per argument.
+
+    Binary training reads files of any kind (executables, images...), whatever their names."""
+    import glob
+
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    out: list[str] = []
+    for item in inputs:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"binary inputs must be paths, got {type(item).__name__}")
+        p = os.fspath(item)
+        if os.path.isdir(p):
+            found = sorted(
+                os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs
+                if os.path.isfile(os.path.join(d, f))
+            )
+        elif os.path.isfile(p):
+            found = [p]
+        else:
+            found = sorted(f for f in glob.glob(p, recursive=True) if os.path.isfile(f))
+            if not found:
+                raise FileNotFoundError(f"no such file, directory or glob match: {p}")
+        out.extend(found)
+    if not out:
+        raise ValueError("empty corpus: the binary inputs hold no files")
+    return out
 
 
 def _canon(spec: str) -> str:

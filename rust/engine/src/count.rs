@@ -322,6 +322,47 @@ pub enum Utf8Policy {
     SkipLine,
 }
 
+/// How binary input is cut into pieces (binary BPE: no normalization, no regex).
+///
+/// With `split_nul`, maximal runs of NUL bytes and maximal runs of other bytes are separate
+/// pieces (merges never cross a NUL boundary). Every run longer than `window` bytes is then cut
+/// into windows of `window` bytes (the last one shorter), which bounds the cost of a merge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BinaryChunking {
+    pub split_nul: bool,
+    pub window: usize,
+}
+
+impl Default for BinaryChunking {
+    /// NUL-delimited runs in windows of at most 256 bytes.
+    fn default() -> Self {
+        BinaryChunking {
+            split_nul: true,
+            window: 256,
+        }
+    }
+}
+
+/// Call `f` on every piece of `data` as `chunking` cuts it (the pieces tile `data`).
+pub fn binary_pieces<'d>(data: &'d [u8], chunking: BinaryChunking, mut f: impl FnMut(&'d [u8])) {
+    let window = chunking.window.max(1);
+    let mut emit_windows = |run: &'d [u8]| run.chunks(window).for_each(&mut f);
+    if !chunking.split_nul {
+        emit_windows(data);
+        return;
+    }
+    let mut start = 0;
+    while start < data.len() {
+        let nul = data[start] == 0;
+        let len = data[start..]
+            .iter()
+            .position(|&b| (b == 0) != nul)
+            .unwrap_or(data.len() - start);
+        emit_windows(&data[start..start + len]);
+        start += len;
+    }
+}
+
 /// Bytes per file chunk handed to one worker.
 const CHUNK_BYTES: usize = 4 << 20;
 
@@ -457,6 +498,64 @@ impl Counter {
             self.counts.merge(r?);
         }
         Ok(())
+    }
+
+    /// Count raw binary data cut by `chunking` (needs the `none` pre-tokenizer; special tokens
+    /// are still cut out, normalization is never applied).
+    pub fn add_binary(&mut self, data: &[u8], chunking: BinaryChunking) -> Result<()> {
+        self.check_binary()?;
+        let mut counts = std::mem::take(&mut self.counts);
+        self.count_binary(data, chunking, &mut counts);
+        self.counts = counts;
+        Ok(())
+    }
+
+    /// Count whole files as binary data (any files: executables, images...), in parallel over
+    /// files. Progress is reported as `("counting", bytes_done, bytes_total)`.
+    pub fn add_binary_files(
+        &mut self,
+        paths: &[PathBuf],
+        chunking: BinaryChunking,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        self.check_binary()?;
+        let mut total = 0u64;
+        for p in paths {
+            total += std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len();
+        }
+        let done = AtomicU64::new(0);
+        let counts = paths
+            .par_iter()
+            .try_fold(WordCounts::default, |mut acc, path| {
+                let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                self.count_binary(&data, chunking, &mut acc);
+                let d = done.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
+                progress.update("counting", d, total);
+                Ok::<_, Error>(acc)
+            })
+            .try_reduce(WordCounts::default, |mut a, b| {
+                a.merge(b);
+                Ok(a)
+            })?;
+        self.counts.merge(counts);
+        Ok(())
+    }
+
+    fn check_binary(&self) -> Result<()> {
+        if self.pretokenizer.is_none() && self.normalizer == Normalizer::None {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "binary counting needs the `none` pre-tokenizer and no normalization (got {} and {})",
+            self.pretokenizer.spec(),
+            self.normalizer.name()
+        )))
+    }
+
+    fn count_binary(&self, data: &[u8], chunking: BinaryChunking, counts: &mut WordCounts) {
+        self.for_each_segment(data, |seg| {
+            binary_pieces(seg, chunking, |p| counts.add(p, 1));
+        });
     }
 
     /// The counts so far.
@@ -791,5 +890,52 @@ mod tests {
         assert_eq!(c.counts().get(b"cd"), 1);
         let mut c = counter("gpt2", &[]);
         assert!(c.add_bytes(b"\xff").is_err());
+    }
+
+    #[test]
+    fn binary_pieces_split_nul_runs_and_windows() {
+        let data = b"ab\0\0\0cdefg\0h";
+        let mut pieces = Vec::new();
+        let ch = BinaryChunking {
+            split_nul: true,
+            window: 3,
+        };
+        binary_pieces(data, ch, |p| pieces.push(p.to_vec()));
+        let want: Vec<&[u8]> = vec![b"ab", b"\0\0\0", b"cde", b"fg", b"\0", b"h"];
+        assert_eq!(pieces, want);
+        pieces.clear();
+        let ch = BinaryChunking {
+            split_nul: false,
+            window: 5,
+        };
+        binary_pieces(data, ch, |p| pieces.push(p.to_vec()));
+        assert_eq!(pieces.concat(), data.to_vec());
+        assert_eq!(pieces.len(), 3);
+    }
+
+    #[test]
+    fn binary_files_count_like_binary_data() {
+        let a = tmp("a.bin");
+        let b = tmp("b.bin");
+        std::fs::write(&a, b"\x7fELF\0\0\0\x01\xff").unwrap();
+        std::fs::write(&b, b"\x7fELF\0\x02").unwrap();
+        let mut c = counter("none", &[]);
+        c.add_binary_files(&[a, b], BinaryChunking::default(), &Silent)
+            .unwrap();
+        assert_eq!(c.counts().get(b"\x7fELF"), 2);
+        assert_eq!(c.counts().get(b"\0\0\0"), 1);
+        assert_eq!(c.counts().get(b"\x01\xff"), 1);
+        let mut c = counter("o200k", &[]);
+        let err = c
+            .add_binary(b"x", BinaryChunking::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("none"), "{err}");
+        let mut c = counter("none", &[]);
+        let err = c
+            .add_binary_files(&[tmp("missing.bin")], BinaryChunking::default(), &Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.bin"), "{err}");
     }
 }

@@ -10,13 +10,14 @@ use pyo3::types::PyBytes;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use toksmith_engine::count::{
-    Counter as EngineCounter, CountsMeta, Utf8Policy, WordCounts as EngineCounts,
+    BinaryChunking, Counter as EngineCounter, CountsMeta, Utf8Policy, WordCounts as EngineCounts,
 };
 use toksmith_engine::formats::{hf_json, tiktoken};
 use toksmith_engine::normalize::Normalizer;
 use toksmith_engine::pretokenize::{PreTokenizer, PRESETS};
 use toksmith_engine::progress::Progress;
 use toksmith_engine::special::SpecialSet;
+use toksmith_engine::train::shaping::{self, Padding};
 use toksmith_engine::train::{train as engine_train, TrainConfig};
 use toksmith_engine::vocab::SpecialToken;
 use toksmith_engine::{Error, TokenId};
@@ -247,12 +248,53 @@ impl Tokenizer {
             .collect()
     }
 
+    /// The first `n` ids as a tokenizer of their own (nested vocabularies).
+    fn prefix(&self, n: usize) -> PyResult<Tokenizer> {
+        let vocab = shaping::prefix_vocab(self.inner.vocab(), n).map_err(to_py)?;
+        self.with_vocab(vocab)
+    }
+
+    /// This tokenizer with `names` appended as special tokens after the largest id.
+    fn with_special_tokens(&self, names: Vec<String>) -> PyResult<Tokenizer> {
+        let vocab = shaping::append_specials(self.inner.vocab(), &names).map_err(to_py)?;
+        self.with_vocab(vocab)
+    }
+
+    /// This tokenizer padded with `<|reserved_N|>` specials to a multiple or a power of two.
+    #[pyo3(signature = (multiple=None, power_of_two=false))]
+    fn padded(&self, multiple: Option<usize>, power_of_two: bool) -> PyResult<Tokenizer> {
+        let padding = match (multiple, power_of_two) {
+            (Some(m), false) => Padding::Multiple(m),
+            (None, true) => Padding::PowerOfTwo,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "padding: give exactly one of multiple and power_of_two",
+                ))
+            }
+        };
+        let names = shaping::reserved_names(self.inner.vocab(), padding).map_err(to_py)?;
+        self.with_special_tokens(names)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "_core.Tokenizer(vocab_size={}, pretokenizer={:?})",
             self.inner.vocab().len(),
             self.inner.pretokenizer().spec()
         )
+    }
+}
+
+impl Tokenizer {
+    fn with_vocab(&self, vocab: toksmith_engine::Vocab) -> PyResult<Tokenizer> {
+        let inner = toksmith_engine::Tokenizer::new(
+            vocab,
+            self.inner.pretokenizer().clone(),
+            self.inner.normalizer(),
+        )
+        .map_err(to_py)?
+        .with_ignore_merges(self.inner.ignore_merges());
+        Ok(Tokenizer { inner })
     }
 }
 
@@ -410,6 +452,31 @@ impl Counter {
             .map_err(to_py)
     }
 
+    /// Count whole files as raw bytes (binary BPE; needs the `none` pre-tokenizer).
+    #[pyo3(signature = (paths, split_nul=true, window=256, progress=None))]
+    fn add_binary_files(
+        &mut self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        split_nul: bool,
+        window: usize,
+        progress: Option<PyObject>,
+    ) -> PyResult<()> {
+        if window == 0 {
+            return Err(PyValueError::new_err(
+                "binary window must be at least 1 byte",
+            ));
+        }
+        for p in &paths {
+            self.bytes_seen += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        }
+        let chunking = BinaryChunking { split_nul, window };
+        let inner = &mut self.inner;
+        let sink = PyProgress::new(progress);
+        py.allow_threads(|| inner.add_binary_files(&paths, chunking, &sink))
+            .map_err(to_py)
+    }
+
     #[getter]
     fn bytes_seen(&self) -> u64 {
         self.bytes_seen
@@ -445,7 +512,7 @@ impl Progress for PyProgress {
 }
 
 #[pyfunction]
-#[pyo3(signature = (counts, vocab_size, min_frequency=0, max_token_length=None, special_tokens=Vec::new(), specials_at_end=false, base=None, progress=None))]
+#[pyo3(signature = (counts, vocab_size, min_frequency=0, max_token_length=None, special_tokens=Vec::new(), specials_at_end=false, base=None, progress=None, max_token_chars=None, added_tokens=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -457,13 +524,17 @@ fn train(
     specials_at_end: bool,
     base: Option<PyRef<'_, Tokenizer>>,
     progress: Option<PyObject>,
+    max_token_chars: Option<usize>,
+    added_tokens: Vec<Vec<u8>>,
 ) -> PyResult<Tokenizer> {
     let config = TrainConfig {
-        vocab_size,
         min_frequency,
         max_token_length,
         special_tokens,
         specials_at_end,
+        max_token_chars,
+        added_tokens,
+        ..TrainConfig::new(vocab_size)
     };
     let meta = counts.meta.clone();
     let counts = &counts.inner;

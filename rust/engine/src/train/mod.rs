@@ -30,6 +30,7 @@
 
 mod pairs;
 mod queue;
+pub mod shaping;
 mod words;
 
 use crate::bytelevel::byte_order;
@@ -59,6 +60,11 @@ pub struct TrainConfig {
     pub special_tokens: Vec<String>,
     /// Put the special tokens after the learned tokens (tiktoken style) instead of at ids 0.. (HF).
     pub specials_at_end: bool,
+    /// Longest token, in Unicode characters (see [`shaping::token_chars`]); merges whose result
+    /// is longer are skipped. Character-level BPE uses 3-4.
+    pub max_token_chars: Option<usize>,
+    /// Ordinary tokens forced into the vocabulary before learning (see [`shaping::forced_base`]).
+    pub added_tokens: Vec<Vec<u8>>,
 }
 
 impl TrainConfig {
@@ -70,6 +76,8 @@ impl TrainConfig {
             max_token_length: None,
             special_tokens: Vec::new(),
             specials_at_end: false,
+            max_token_chars: None,
+            added_tokens: Vec::new(),
         }
     }
 }
@@ -85,8 +93,22 @@ pub fn train(
     if counts.is_empty() {
         return Err(Error::invalid("empty corpus: no pre-tokens were counted"));
     }
+    if config.max_token_chars == Some(0) {
+        return Err(Error::invalid("max_token_chars must be at least 1"));
+    }
     match base {
-        None => train_fresh(counts, config, progress),
+        None if config.added_tokens.is_empty() => train_fresh(counts, config, progress),
+        None => {
+            let forced = shaping::forced_base(
+                &config.added_tokens,
+                &config.special_tokens,
+                !config.specials_at_end,
+            )?;
+            train_continued(counts, config, &forced, progress)
+        }
+        Some(_) if !config.added_tokens.is_empty() => Err(Error::invalid(
+            "added tokens cannot be combined with continuing from a base vocabulary",
+        )),
         Some(base) => train_continued(counts, config, base, progress),
     }
 }
@@ -112,6 +134,7 @@ fn loop_config(config: &TrainConfig, specials: usize) -> LoopConfig {
         vocab_size: config.vocab_size - specials,
         min_frequency: config.min_frequency.min(i64::MAX as u64) as i64,
         max_length: config.max_token_length.unwrap_or(usize::MAX),
+        max_chars: config.max_token_chars,
     }
 }
 
@@ -366,5 +389,70 @@ mod tests {
         cfg.min_frequency = 2;
         let v = train(&wc, &cfg, None, &Silent).unwrap();
         assert_eq!(merged_strings(&v), vec!["ab"]);
+    }
+
+    #[test]
+    fn char_cap_skips_long_merges() {
+        let wc = counts(&[("aaaaaaaa", 10), ("日本日本", 5)]);
+        let mut cfg = TrainConfig::new(400);
+        cfg.max_token_chars = Some(2);
+        let v = train(&wc, &cfg, None, &Silent).unwrap();
+        for m in v.merges() {
+            let t = v.token_bytes(m.result).unwrap();
+            assert!(shaping::token_chars(t) <= 2, "{t:?}");
+        }
+        assert!(v.id_of(b"aa").is_some());
+        assert!(v.id_of("日本".as_bytes()).is_some());
+        assert!(v.id_of(b"aaaa").is_none());
+        cfg.max_token_chars = Some(0);
+        assert!(train(&wc, &cfg, None, &Silent).is_err());
+    }
+
+    #[test]
+    fn added_tokens_come_first_and_specials_stay_first() {
+        let wc = counts(&[("hello", 10), ("help", 3)]);
+        let mut cfg = TrainConfig::new(2 + 256 + 8);
+        cfg.special_tokens = vec!["<s>".into(), "</s>".into()];
+        cfg.added_tokens = vec![b"1776".to_vec()];
+        let v = train(&wc, &cfg, None, &Silent).unwrap();
+        assert_eq!(v.special_id("<s>"), Some(0));
+        assert_eq!(v.id_of(b"1776"), Some(2 + 256 + 2));
+        assert_eq!(merged_strings(&v)[..3], ["17", "177", "1776"]);
+        assert_eq!(merged_strings(&v)[3], "el");
+        assert_eq!(v.len(), 2 + 256 + 8);
+        let base = v.clone();
+        assert!(train(&wc, &cfg, Some(&base), &Silent).is_err());
+    }
+
+    #[test]
+    fn prefixes_of_a_run_are_the_smaller_runs() {
+        let text: String = (0..400)
+            .map(|i| format!("w{} x{} the cat sat {} ", i % 17, i % 5, i * 7919 % 101))
+            .collect();
+        let mut wc = WordCounts::new();
+        for w in text.split_inclusive(' ') {
+            wc.add(w.as_bytes(), 1);
+        }
+        let mut cfg = TrainConfig::new(3 + 256 + 30);
+        cfg.special_tokens = vec!["<a>".into(), "<b>".into(), "<c>".into()];
+        let big = train(&wc, &cfg, None, &Silent).unwrap();
+        assert_eq!(big.len(), 3 + 256 + 30);
+        for n in [3 + 256, 3 + 256 + 7, 3 + 256 + 20] {
+            cfg.vocab_size = n;
+            let small = train(&wc, &cfg, None, &Silent).unwrap();
+            let pre = shaping::prefix_vocab(&big, n).unwrap();
+            assert_eq!(pre.merges(), small.merges());
+            assert_eq!(pre.len(), small.len());
+            assert_eq!(pre.special_id("<c>"), Some(2));
+        }
+        cfg.specials_at_end = true;
+        cfg.vocab_size = 3 + 256 + 30;
+        let at_end = train(&wc, &cfg, None, &Silent).unwrap();
+        let err = shaping::prefix_vocab(&at_end, 270).unwrap_err().to_string();
+        assert!(err.contains("special tokens first"), "{err}");
+        let names = shaping::reserved_names(&big, shaping::Padding::PowerOfTwo).unwrap();
+        let padded = shaping::append_specials(&big, &names).unwrap();
+        assert_eq!(padded.len(), 512);
+        assert_eq!(padded.special_id("<|reserved_0|>"), Some(289));
     }
 }

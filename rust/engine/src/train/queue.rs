@@ -58,6 +58,13 @@ pub(super) struct Tokens {
 }
 
 impl Tokens {
+    /// Whether `left ++ right` has at most `max` characters.
+    fn fits_chars(&self, (left, right): Pair, max: usize) -> bool {
+        let l = self.bytes[left as usize].as_deref().unwrap_or_default();
+        let r = self.bytes[right as usize].as_deref().unwrap_or_default();
+        super::shaping::fits_chars(l, r, max)
+    }
+
     /// The id of `left ++ right`, creating it (and growing `size`) when it is new.
     fn join(&mut self, (left, right): Pair) -> TokenId {
         let l = self.bytes[left as usize].as_deref().unwrap_or_default();
@@ -83,6 +90,8 @@ pub(super) struct LoopConfig {
     pub vocab_size: usize,
     pub min_frequency: i64,
     pub max_length: usize,
+    /// Skip merges whose result has more characters than this ([`super::shaping::token_chars`]).
+    pub max_chars: Option<usize>,
 }
 
 /// Run HF's merge loop until the vocabulary is full, the queue is empty or the best count is
@@ -111,6 +120,12 @@ pub(super) fn run(
         }
         if top.count < 1 || config.min_frequency > top.count {
             break;
+        }
+        if let Some(max) = config.max_chars {
+            if !tokens.fits_chars(top.pair, max) {
+                // Never merged: drop the entry (its words stay as they are).
+                continue;
+            }
         }
         let result = tokens.join(top.pair);
         merges.push((top.pair, result));
