@@ -464,6 +464,7 @@ fn train(
         max_token_length,
         special_tokens,
         specials_at_end,
+        merge_rules: None,
     };
     let meta = counts.meta.clone();
     let counts = &counts.inner;

@@ -30,6 +30,7 @@
 
 mod pairs;
 mod queue;
+pub mod supertokens;
 mod words;
 
 use crate::bytelevel::byte_order;
@@ -40,6 +41,7 @@ use crate::vocab::{Merge, SpecialToken, TokenId, Vocab};
 use queue::{Entry, LoopConfig, Tokens};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BinaryHeap;
+pub use supertokens::{train_superbpe, MergeRules, Transition};
 use words::Words;
 
 /// An adjacent pair of token ids `(left, right)`.
@@ -59,6 +61,9 @@ pub struct TrainConfig {
     pub special_tokens: Vec<String>,
     /// Put the special tokens after the learned tokens (tiktoken style) instead of at ids 0.. (HF).
     pub specials_at_end: bool,
+    /// Restrictions on which merges may be made (supertokens, see [`supertokens`]); `None`
+    /// allows every merge (HF).
+    pub merge_rules: Option<MergeRules>,
 }
 
 impl TrainConfig {
@@ -70,6 +75,7 @@ impl TrainConfig {
             max_token_length: None,
             special_tokens: Vec::new(),
             specials_at_end: false,
+            merge_rules: None,
         }
     }
 }
@@ -112,6 +118,7 @@ fn loop_config(config: &TrainConfig, specials: usize) -> LoopConfig {
         vocab_size: config.vocab_size - specials,
         min_frequency: config.min_frequency.min(i64::MAX as u64) as i64,
         max_length: config.max_token_length.unwrap_or(usize::MAX),
+        rules: config.merge_rules.clone(),
     }
 }
 

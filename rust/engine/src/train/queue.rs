@@ -58,6 +58,14 @@ pub(super) struct Tokens {
 }
 
 impl Tokens {
+    /// Whether `rules` (if any) let `pair` be merged.
+    fn allowed(&self, (left, right): Pair, rules: Option<&super::MergeRules>) -> bool {
+        let Some(rules) = rules else { return true };
+        let l = self.bytes[left as usize].as_deref().unwrap_or_default();
+        let r = self.bytes[right as usize].as_deref().unwrap_or_default();
+        rules.allows(l, r)
+    }
+
     /// The id of `left ++ right`, creating it (and growing `size`) when it is new.
     fn join(&mut self, (left, right): Pair) -> TokenId {
         let l = self.bytes[left as usize].as_deref().unwrap_or_default();
@@ -83,6 +91,8 @@ pub(super) struct LoopConfig {
     pub vocab_size: usize,
     pub min_frequency: i64,
     pub max_length: usize,
+    /// Merges that break these rules are dropped when popped (supertokens).
+    pub rules: Option<super::MergeRules>,
 }
 
 /// Run HF's merge loop until the vocabulary is full, the queue is empty or the best count is
@@ -111,6 +121,9 @@ pub(super) fn run(
         }
         if top.count < 1 || config.min_frequency > top.count {
             break;
+        }
+        if !tokens.allowed(top.pair, config.rules.as_ref()) {
+            continue;
         }
         let result = tokens.join(top.pair);
         merges.push((top.pair, result));
