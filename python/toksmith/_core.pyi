@@ -137,3 +137,23 @@ def train(
     added_tokens: Sequence[bytes] = (),
 ) -> Tokenizer:
     """BPE merges identical to HF BpeTrainer; the tokenizer uses the counts' pre-tokenizer."""
+
+SUPERBPE_PATTERN: str
+
+def train_supertokens(
+    counts: WordCounts,
+    vocab_size: int,
+    stage1: WordCounts | None = None,
+    transition: int | None = None,
+    transition_fraction: float | None = None,
+    encode_pattern: str | None = None,
+    max_words: int | None = None,
+    no_cross: Sequence[str] = (),
+    min_frequency: int = 0,
+    max_token_length: int | None = None,
+    special_tokens: Sequence[str] = (),
+    specials_at_end: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Tokenizer:
+    """SuperBPE (stage1 counts + transition, then `counts` under the merge rules) or one stage
+    under the rules; the tokenizer encodes with `encode_pattern` (default: the counts')."""

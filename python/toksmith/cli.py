@@ -112,6 +112,21 @@ _PATTERN_HELP = "Pre-tokenizer: a preset name (see 'toksmith patterns'), 'none',
     default=None,
     help="Output format (default: by extension, .json -> tokenizer.json).",
 )
+@click.option(
+    "--superbpe-transition",
+    default=None,
+    help="SuperBPE: vocabulary size (int) or fraction (e.g. 0.8) where stage 1 stops.",
+)
+@click.option("--max-words", type=int, default=4, show_default=True, help="SuperBPE word cap.")
+@click.option(
+    "--no-cross",
+    multiple=True,
+    type=click.Choice(["colon", "sentence", "newline", "none"]),
+    help="SuperBPE merge rules (repeatable; default colon; 'none' for no rule).",
+)
+@click.option("--separator-curriculum", is_flag=True, help="Train on random-length chunks.")
+@click.option("--chunk-min", type=int, default=4, show_default=True)
+@click.option("--chunk-max", type=int, default=23, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option(
     "--domain",
@@ -143,6 +158,12 @@ def train(
     utf8_errors: str,
     output: str,
     fmt: str | None,
+    superbpe_transition: str | None,
+    max_words: int,
+    no_cross: tuple[str, ...],
+    separator_curriculum: bool,
+    chunk_min: int,
+    chunk_max: int,
     quiet: bool,
     domain: str | None,
     max_token_chars: int | None,
@@ -191,6 +212,31 @@ def train(
     sizes = [_positive_int(x, "--nested") for x in nested.split(",")] if nested else []
     if not sizes and dom is not None:
         sizes = [n for n in dom.nested_sizes if n <= vocab_size]
+    supertokens = _supertoken_options(
+        superbpe_transition, max_words, no_cross, separator_curriculum, chunk_min, chunk_max
+    )
+    if supertokens is not None:
+        if counts or base or counts_out:
+            raise click.UsageError("supertokens train on INPUT only (no --counts/--continue-from)")
+        tok = train_fn(
+            list(inputs),
+            vocab_size=vocab_size,
+            pattern=pattern,
+            special_tokens=special_tokens,
+            min_frequency=min_frequency,
+            max_token_length=max_token_length,
+            specials_at_end=specials_at_end,
+            normalizer=normalizer,
+            field=field,
+            max_distinct=max_distinct,
+            utf8_errors=utf8_errors,
+            progress=not quiet,
+            supertokens=supertokens,
+        )
+        written = _save(tok, output, fmt)
+        if not quiet:
+            click.echo(f"wrote {output} ({written}, {tok.vocab_size} ids)", err=True)
+        return
     merged: Any = list(counts) or None
     if inputs and counts_out:
         fresh = count_fn(
@@ -251,6 +297,31 @@ def _positive_int(text: str, what: str) -> int:
     if n < 1:
         raise click.UsageError(f"{what}: {n} must be positive")
     return n
+
+
+def _supertoken_options(
+    transition: str | None,
+    max_words: int,
+    no_cross: tuple[str, ...],
+    separator: bool,
+    chunk_min: int,
+    chunk_max: int,
+) -> dict[str, Any] | None:
+    """The `supertokens=` options of `toksmith.train` for the CLI flags (None: plain BPE)."""
+    if separator and transition is not None:
+        raise click.UsageError("give --superbpe-transition or --separator-curriculum, not both")
+    rules = [r for r in no_cross if r != "none"] if no_cross else ["colon"]
+    if separator:
+        return {"separator": True, "chunk_min": chunk_min, "chunk_max": chunk_max}
+    if transition is None:
+        return None
+    try:
+        t: int | float = float(transition) if "." in transition else int(transition)
+    except ValueError:
+        raise click.UsageError(
+            f"--superbpe-transition must be an int or a fraction, got {transition!r}"
+        ) from None
+    return {"transition": t, "max_words": max_words, "no_cross": rules}
 
 
 @cli.command()

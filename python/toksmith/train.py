@@ -135,6 +135,7 @@ def train(
     split_nul: bool = True,
     binary_window: int = 256,
     pad_to: int | str | None = None,
+    supertokens: dict[str, Any] | None = None,
 ) -> Tokenizer:
     """Train a byte-level BPE tokenizer (merges identical to HF ``BpeTrainer``).
 
@@ -149,8 +150,30 @@ def train(
     in. `base` (a Tokenizer or path) is continued: its vocabulary and merges are kept and new
     merges appended. `max_distinct` keeps only the most frequent pre-tokens (the pruned amount
     is reported on stderr when `progress`). Special tokens get ids before the bytes, or after
-    the merges with `specials_at_end`.
+    the merges with `specials_at_end`. `supertokens` selects SuperBPE (``{"transition": T,
+    "max_words": 4, "no_cross": ["colon"]}``) or the separator curriculum (``{"separator": True,
+    "chunk_min": 4, "chunk_max": 23}``); see `toksmith.supertokens`.
     """
+    if supertokens is not None:
+        if counts is not None or base is not None:
+            raise ValueError("supertokens training reads inputs; counts and base are not supported")
+        from .supertokens import train_with_options
+
+        return train_with_options(
+            inputs,
+            vocab_size,
+            supertokens,
+            pattern=pattern,
+            special_tokens=special_tokens,
+            min_frequency=min_frequency,
+            max_token_length=max_token_length,
+            specials_at_end=specials_at_end,
+            normalizer=normalizer,
+            field=field,
+            max_distinct=max_distinct,
+            utf8_errors=utf8_errors,
+            progress=progress,
+        )
     specials = _specials(special_tokens)
     if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
         raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")

@@ -14,11 +14,13 @@ use toksmith_engine::count::{
 };
 use toksmith_engine::formats::{hf_json, tiktoken};
 use toksmith_engine::normalize::Normalizer;
+use toksmith_engine::pretokenize::SUPERBPE;
 use toksmith_engine::pretokenize::{PreTokenizer, PRESETS};
 use toksmith_engine::progress::Progress;
 use toksmith_engine::special::SpecialSet;
 use toksmith_engine::train::shaping::{self, Padding};
 use toksmith_engine::train::{train as engine_train, TrainConfig};
+use toksmith_engine::train::{train_superbpe, MergeRules, Transition};
 use toksmith_engine::vocab::SpecialToken;
 use toksmith_engine::{Error, TokenId};
 
@@ -532,6 +534,7 @@ fn train(
         max_token_length,
         special_tokens,
         specials_at_end,
+        merge_rules: None,
         max_token_chars,
         added_tokens,
         ..TrainConfig::new(vocab_size)
@@ -551,11 +554,113 @@ fn train(
     Ok(Tokenizer { inner })
 }
 
+fn merge_rules(max_words: Option<usize>, no_cross: &[String]) -> PyResult<MergeRules> {
+    let mut rules = MergeRules::none();
+    rules.max_words = max_words;
+    for rule in no_cross {
+        match rule.as_str() {
+            "colon" => rules.no_colon_space = true,
+            "sentence" => rules.no_sentence_newline = true,
+            "newline" => rules.no_newline = true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown no_cross rule {other:?}; expected colon, sentence or newline"
+                )))
+            }
+        }
+    }
+    Ok(rules)
+}
+
+/// Supertoken training: SuperBPE (with `stage1` counts and a transition) or one stage under
+/// merge rules (e.g. on random-chunk counts). `encode_pattern` is the tokenizer's pre-tokenizer
+/// (default: the counts' one; `none` for counts of random chunks).
+#[pyfunction]
+#[pyo3(signature = (counts, vocab_size, stage1=None, transition=None, transition_fraction=None, encode_pattern=None, max_words=None, no_cross=Vec::new(), min_frequency=0, max_token_length=None, special_tokens=Vec::new(), specials_at_end=false, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn train_supertokens(
+    py: Python<'_>,
+    counts: PyRef<'_, WordCounts>,
+    vocab_size: usize,
+    stage1: Option<PyRef<'_, WordCounts>>,
+    transition: Option<usize>,
+    transition_fraction: Option<f64>,
+    encode_pattern: Option<String>,
+    max_words: Option<usize>,
+    no_cross: Vec<String>,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    special_tokens: Vec<String>,
+    specials_at_end: bool,
+    progress: Option<PyObject>,
+) -> PyResult<Tokenizer> {
+    let rules = merge_rules(max_words, &no_cross)?;
+    let transition = match (transition, transition_fraction) {
+        (Some(t), None) => Some(Transition::VocabSize(t)),
+        (None, Some(f)) => Some(Transition::Fraction(f)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "give transition or transition_fraction, not both",
+            ))
+        }
+    };
+    if stage1.is_some() != transition.is_some() {
+        return Err(PyValueError::new_err(
+            "SuperBPE needs both stage1 counts and a transition point",
+        ));
+    }
+    if let Some(s1) = &stage1 {
+        if s1.meta.normalizer != counts.meta.normalizer {
+            return Err(PyValueError::new_err(format!(
+                "stage-1 counts use normalization {:?}, stage-2 counts {:?}",
+                s1.meta.normalizer, counts.meta.normalizer
+            )));
+        }
+    }
+    let mut config = TrainConfig::new(vocab_size);
+    config.min_frequency = min_frequency;
+    config.max_token_length = max_token_length;
+    config.special_tokens = special_tokens;
+    config.specials_at_end = specials_at_end;
+    let meta = counts.meta.clone();
+    let stage2 = &counts.inner;
+    let stage1 = stage1.as_ref().map(|s| &s.inner);
+    let sink = PyProgress::new(progress);
+    let inner = py
+        .allow_threads(|| {
+            let counted = PreTokenizer::new(&meta.pretokenizer)?;
+            let encode = match &encode_pattern {
+                Some(p) => PreTokenizer::new(p)?,
+                None if counted.is_training_only() => PreTokenizer::none(),
+                None => counted,
+            };
+            if encode.is_training_only() {
+                return Err(Error::invalid(
+                    "random chunks are a training-only pre-tokenizer; give another encode_pattern",
+                ));
+            }
+            let vocab = match (stage1, transition) {
+                (Some(s1), Some(t)) => train_superbpe(s1, stage2, t, &rules, &config, &sink)?,
+                _ => {
+                    config.merge_rules = Some(rules);
+                    engine_train(stage2, &config, None, &sink)?
+                }
+            };
+            let normalizer = Normalizer::from_name(&meta.normalizer)?;
+            toksmith_engine::Tokenizer::new(vocab, encode, normalizer)
+        })
+        .map_err(to_py)?;
+    Ok(Tokenizer { inner })
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(preset_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
+    m.add_function(wrap_pyfunction!(train_supertokens, m)?)?;
+    m.add("SUPERBPE_PATTERN", SUPERBPE)?;
     m.add_class::<Tokenizer>()?;
     m.add_class::<WordCounts>()?;
     m.add_class::<Counter>()?;

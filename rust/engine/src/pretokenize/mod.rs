@@ -23,10 +23,12 @@
 
 mod classes;
 mod presets;
+mod superbpe;
 #[cfg(test)]
 mod tests;
 
 use presets::Preset;
+pub use superbpe::{Chunks, CHUNKS_PREFIX, SUPERBPE};
 
 use crate::error::{Error, Result};
 
@@ -80,6 +82,8 @@ enum Splitter {
     Regex(regex::Regex),
     /// A custom regex that needs fancy-regex (look-around, backreferences, ...).
     Fancy(fancy_regex::Regex),
+    /// Random-length chunks for the separator curriculum (training only, see [`superbpe`]).
+    Chunks(Chunks),
 }
 
 /// Splits text into pre-tokens.
@@ -97,6 +101,9 @@ impl PreTokenizer {
     pub fn new(spec: &str) -> Result<Self> {
         if spec.trim().eq_ignore_ascii_case("none") {
             return Ok(Self::none());
+        }
+        if let Some(chunks) = Chunks::parse(spec) {
+            return Ok(Self::chunks(chunks?));
         }
         if let Some(pattern) = preset(spec) {
             let mut p = Self::from_regex(pattern)?;
@@ -160,6 +167,21 @@ impl PreTokenizer {
         }
     }
 
+    /// Random-length chunks (training only: HF has no equivalent, so its pattern is the spec).
+    pub fn chunks(chunks: Chunks) -> Self {
+        let spec = chunks.spec();
+        PreTokenizer {
+            name: Some(spec.clone()),
+            pattern: Some(spec),
+            splitter: Splitter::Chunks(chunks),
+        }
+    }
+
+    /// Whether this pre-tokenizer is for training only (random chunks): it cannot be exported.
+    pub fn is_training_only(&self) -> bool {
+        matches!(self.splitter, Splitter::Chunks(_))
+    }
+
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
@@ -195,6 +217,7 @@ impl PreTokenizer {
                 emit_with_gaps(text, matches, &mut f)
             }
             Splitter::Fancy(re) => fancy_pieces(re, text, &mut f),
+            Splitter::Chunks(chunks) => chunks.for_each_piece(text, &mut f),
         }
     }
 

@@ -31,6 +31,7 @@
 mod pairs;
 mod queue;
 pub mod shaping;
+pub mod supertokens;
 mod words;
 
 use crate::bytelevel::byte_order;
@@ -41,6 +42,7 @@ use crate::vocab::{Merge, SpecialToken, TokenId, Vocab};
 use queue::{Entry, LoopConfig, Tokens};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BinaryHeap;
+pub use supertokens::{train_superbpe, MergeRules, Transition};
 use words::Words;
 
 /// An adjacent pair of token ids `(left, right)`.
@@ -65,6 +67,9 @@ pub struct TrainConfig {
     pub max_token_chars: Option<usize>,
     /// Ordinary tokens forced into the vocabulary before learning (see [`shaping::forced_base`]).
     pub added_tokens: Vec<Vec<u8>>,
+    /// Restrictions on which merges may be made (supertokens, see [`supertokens`]); `None`
+    /// allows every merge (HF).
+    pub merge_rules: Option<MergeRules>,
 }
 
 impl TrainConfig {
@@ -78,6 +83,7 @@ impl TrainConfig {
             specials_at_end: false,
             max_token_chars: None,
             added_tokens: Vec::new(),
+            merge_rules: None,
         }
     }
 }
@@ -135,6 +141,7 @@ fn loop_config(config: &TrainConfig, specials: usize) -> LoopConfig {
         min_frequency: config.min_frequency.min(i64::MAX as u64) as i64,
         max_length: config.max_token_length.unwrap_or(usize::MAX),
         max_chars: config.max_token_chars,
+        rules: config.merge_rules.clone(),
     }
 }
 

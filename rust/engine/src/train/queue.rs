@@ -65,6 +65,14 @@ impl Tokens {
         super::shaping::fits_chars(l, r, max)
     }
 
+    /// Whether `rules` (if any) let `pair` be merged.
+    fn allowed(&self, (left, right): Pair, rules: Option<&super::MergeRules>) -> bool {
+        let Some(rules) = rules else { return true };
+        let l = self.bytes[left as usize].as_deref().unwrap_or_default();
+        let r = self.bytes[right as usize].as_deref().unwrap_or_default();
+        rules.allows(l, r)
+    }
+
     /// The id of `left ++ right`, creating it (and growing `size`) when it is new.
     fn join(&mut self, (left, right): Pair) -> TokenId {
         let l = self.bytes[left as usize].as_deref().unwrap_or_default();
@@ -92,6 +100,8 @@ pub(super) struct LoopConfig {
     pub max_length: usize,
     /// Skip merges whose result has more characters than this ([`super::shaping::token_chars`]).
     pub max_chars: Option<usize>,
+    /// Merges that break these rules are dropped when popped (supertokens).
+    pub rules: Option<super::MergeRules>,
 }
 
 /// Run HF's merge loop until the vocabulary is full, the queue is empty or the best count is
@@ -126,6 +136,9 @@ pub(super) fn run(
                 // Never merged: drop the entry (its words stay as they are).
                 continue;
             }
+        }
+        if !tokens.allowed(top.pair, config.rules.as_ref()) {
+            continue;
         }
         let result = tokens.join(top.pair);
         merges.push((top.pair, result));
