@@ -250,7 +250,7 @@ def merges_checks(rows: list[dict], vocab: int) -> list[dict]:
 def bench_encode(files: list[Path], args: argparse.Namespace, modes: list[str]) -> list[dict]:
     rows = []
     for rank in RANKS:
-        ref_digests: list[str] | None = None
+        group = []
         for tool in ENCODE_TOOLS:
             tool_modes = [m for m in modes if m != "decode" or tool in DECODE_TOOLS]
             if not tool_modes:
@@ -268,31 +268,34 @@ def bench_encode(files: list[Path], args: argparse.Namespace, modes: list[str]) 
                 for phase in ("single", "batch", "decode"):
                     if phase in row:
                         row[phase]["mb_s"] = row["bytes"] / 1e6 / row[phase]["wall_s"]
-                if tool == "tiktoken":
-                    ref_digests = row["digests"]
-                if ref_digests is not None:
-                    row["ids_match_tiktoken"] = sum(
-                        a == b for a, b in zip(row["digests"], ref_digests)
-                    )
-            row.pop("digests", None)
-            rows.append(row)
+            group.append(row)
+        ref = next((r.get("digests") for r in group if r["tool"] == "tiktoken"), None)
+        for row in group:
+            digests = row.pop("digests", None)
+            if ref is not None and digests is not None:
+                row["ids_match_tiktoken"] = sum(a == b for a, b in zip(digests, ref))
+        rows += group
     return rows
 
 
 def bench_patho(args: argparse.Namespace, size: int) -> list[dict]:
     rows = []
     for name in common.PATHOLOGICAL:
-        ref = None
+        group = []
         for tool in ENCODE_TOOLS:
             spec = {"task": "patho", "tool": tool, "rank": "o200k", "input": name, "size": size}
             r = median_runs(spec, args.runs, args.timeout, f"patho {name} {tool}")
             row = {"tool": tool, "input": name, **r}
             if r.get("ok"):
                 row["single"]["mb_s"] = row["bytes"] / 1e6 / row["single"]["wall_s"]
-                if tool == "tiktoken":
-                    ref = row["digest"]
+            group.append(row)
+        ref = next(
+            (r.get("digest") for r in group if r["tool"] == "tiktoken" and r.get("ok")), None
+        )
+        for row in group:
+            if row.get("ok"):
                 row["ids_match_tiktoken"] = None if ref is None else row["digest"] == ref
-            rows.append(row)
+        rows += group
     return rows
 
 
@@ -551,6 +554,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--runs", type=int, default=None, help="runs per measurement (median); tier default"
     )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 unless toksmith ran everywhere with HF's merges and tiktoken's ids (CI)",
+    )
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
     p.add_argument("--out", type=Path, default=HERE / "out")
     p.add_argument(
@@ -635,7 +643,31 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; chart {skipped}" if skipped else ", report.png")
         + f" ({report['total_s']:.0f} s)"
     )
+    if args.check:
+        problems = check_toksmith(report)
+        for p in problems:
+            print(f"CHECK FAILED: {p}", file=sys.stderr)
+        return 1 if problems else 0
     return 0
+
+
+def check_toksmith(report: dict[str, Any]) -> list[str]:
+    """What keeps the harness honest in CI: toksmith ran everywhere, its merges equal HF's and
+    its ids equal tiktoken's wherever tiktoken finished."""
+    problems = []
+    for section in ("train", "encode", "pathological"):
+        for r in report.get(section, []):
+            if r.get("tool") != "toksmith" or "check" in r:
+                continue
+            where = f"{section} {r.get('rank') or r.get('input') or r.get('vocab_size')}"
+            if not r.get("ok"):
+                problems.append(f"toksmith {where}: {r.get('error') or r.get('status')}")
+            elif r.get("ids_match_tiktoken") not in (None, True, r.get("docs")):
+                problems.append(f"toksmith {where}: ids differ from tiktoken")
+    for r in report.get("train", []):
+        if r.get("tool") == "toksmith" and r.get("vs") == "hf" and not r.get("equal"):
+            problems.append(f"toksmith merges differ from HF at vocab {r.get('vocab_size')}")
+    return problems
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "install toksmith with the test extra (builds the Rust extension)"
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[test]"
+python -m pip install --quiet -e ".[test,bench]"
 
 step "corpora: small tier + reference tokenizers (cached)"
 python corpora/build.py --tier small --quiet
@@ -27,3 +27,6 @@ ruff check python tests corpora benches
 
 step "pytest"
 python -m pytest -q tests
+
+step "benchmark harness smoke (toksmith beside its peers; checks merges and ids, no timing asserts)"
+python benches/run.py --tier smoke --runs 1 --check --out benches/out/smoke
