@@ -142,6 +142,18 @@ def held_out_texts(max_bytes: int) -> dict[str, str]:
     return texts
 
 
+def gpt2_tokenizer() -> Any:
+    """GPT-2's vocabulary from the cached rank file and its ``gpt2.json`` sidecar."""
+    import json
+
+    from .. import Tokenizer
+
+    side = json.loads(GPT2.with_suffix(".json").read_text())
+    return Tokenizer.from_tiktoken(
+        GPT2, pattern=side["pattern"], special_tokens=side["special_tokens"]
+    )
+
+
 def report(work: Path, max_bytes: int, methods: list[str], context: int) -> str:
     import torch
 
@@ -166,7 +178,7 @@ def report(work: Path, max_bytes: int, methods: list[str], context: int) -> str:
         tk.save(tok16)
     targets = {
         "toksmith 16k": Tokenizer.from_file(tok16),
-        "GPT-2": Tokenizer.from_tiktoken(GPT2),
+        "GPT-2": gpt2_tokenizer(),
     }
     texts = held_out_texts(max_bytes)
     rows: list[tuple[str, str, dict[str, dict[str, float]], float]] = []

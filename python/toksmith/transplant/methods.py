@@ -207,8 +207,10 @@ def topk_cosine(
     sim = np.zeros((q.shape[0], k), dtype=np.float32)
     for start in range(0, q.shape[0], chunk):
         s = q[start : start + chunk] @ kk.T
-        part = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < s.shape[1] else np.tile(
-            np.arange(s.shape[1]), (s.shape[0], 1)
+        part = (
+            np.argpartition(-s, k - 1, axis=1)[:, :k]
+            if k < s.shape[1]
+            else np.tile(np.arange(s.shape[1]), (s.shape[0], 1))
         )
         ps = np.take_along_axis(s, part, axis=1)
         order = np.argsort(-ps, axis=1)
@@ -295,7 +297,9 @@ class Problem:
         return self.old.size
 
 
-def make_problem(old: Vocab, new: Vocab, old_emb: np.ndarray, extra_copies: dict[int, int]) -> Problem:
+def make_problem(
+    old: Vocab, new: Vocab, old_emb: np.ndarray, extra_copies: dict[int, int]
+) -> Problem:
     """Shared pairs (by bytes and special content) plus ``extra_copies`` (new id -> old id, e.g.
     special tokens mapped by role); every other new id is a target."""
     sn, so = shared_pairs(old, new)
@@ -334,7 +338,7 @@ def _counts(p: Problem, b: _Builder, **extra: int) -> dict[str, int]:
         "new_vocab": p.n_new,
         "copied": len(p.shared_new),
         "targets": len(p.targets),
-        "random_fallback": int(((b.fill == RANDOM)).sum()),
+        "random_fallback": int((b.fill == RANDOM).sum()),
         **extra,
     }
 
@@ -475,7 +479,9 @@ def focus_init(p: Problem, candidates: int = 64, **_: object) -> Recipe:
     return b.build(_counts(p, b))
 
 
-def omp_init(p: Problem, top_k: int = 8, candidates: int = 64, batch: int = 2048, **_: object) -> Recipe:
+def omp_init(
+    p: Problem, top_k: int = 8, candidates: int = 64, batch: int = 2048, **_: object
+) -> Recipe:
     """OMP (mergekit tokensurgeon): in a donor space D where every new token has a vector,
     ``D[s] ~ sum_{j in S} c_j D[j]`` with S = ``k`` shared tokens chosen by orthogonal matching
     pursuit (among the ``candidates`` most similar shared tokens), then
@@ -516,5 +522,7 @@ def recipe(method: str, problem: Problem, **options: object) -> Recipe:
     """Run one method (see `METHODS`) on a prepared `Problem`."""
     fn = INITS.get(method)
     if fn is None:
-        raise ValueError(f"unknown transplant method {method!r}; expected one of {', '.join(METHODS)}")
+        raise ValueError(
+            f"unknown transplant method {method!r}; expected one of {', '.join(METHODS)}"
+        )
     return fn(problem, **options)
