@@ -1,4 +1,5 @@
-"""The ``toksmith`` command line: train, count, encode, decode, info, convert, patterns.
+"""The ``toksmith`` command line: train, count, encode, decode, info, convert, patterns,
+transplant, eval-lm.
 
 Every failure prints one line ``error: ...`` on stderr and exits with status 2.
 """
@@ -522,6 +523,109 @@ def patterns_cmd() -> None:
     """List the preset pre-tokenizer patterns."""
     for name, regex in _patterns.PRESETS.items():
         click.echo(f"{name}\t{regex}")
+
+
+@cli.command()
+@click.argument("model_dir")
+@click.argument("new_tokenizer")
+@click.option("--output", "-o", "out_dir", required=True, help="Output model directory.")
+@click.option(
+    "--method",
+    "-m",
+    type=click.Choice(["hybrid", "omp", "focus", "subword-mean", "mean", "random"]),
+    default="hybrid",
+    show_default=True,
+)
+@click.option("--aux-model", default=None, help="Sentence-embedding model dir (default: MiniLM).")
+@click.option("--no-aux", is_flag=True, help="Use the model's own embeddings, no aux model.")
+@click.option("--donor", default=None, help="OMP: a model dir that uses NEW_TOKENIZER.")
+@click.option("--top-k", type=int, default=None, help="hybrid: global neighbours; omp: atoms.")
+@click.option("--temperature", type=float, default=None, help="hybrid: softmax temperature T.")
+@click.option("--weight", type=float, default=None, help="hybrid: global weight lambda.")
+@click.option("--threshold", type=float, default=None, help="hybrid: similarity threshold tau.")
+@click.option("--special", "specials", multiple=True, help="ROLE=TOKEN, e.g. bos=<s> (repeatable).")
+@click.option("--pad-to-multiple-of", type=int, default=None, help="Pad embedding rows.")
+@click.option("--allow-pickle", is_flag=True, help="Allow .bin (pickle) weights.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow the model's own Python code.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress messages.")
+def transplant(
+    model_dir: str,
+    new_tokenizer: str,
+    out_dir: str,
+    method: str,
+    aux_model: str | None,
+    no_aux: bool,
+    donor: str | None,
+    top_k: int | None,
+    temperature: float | None,
+    weight: float | None,
+    threshold: float | None,
+    specials: tuple[str, ...],
+    pad_to_multiple_of: int | None,
+    allow_pickle: bool,
+    trust_remote_code: bool,
+    overwrite: bool,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """Give the HF model in MODEL_DIR the vocabulary of NEW_TOKENIZER; write it to -o."""
+    from .transplant.hf import transplant as transplant_fn
+
+    special_map = {}
+    for item in specials:
+        role, sep, token = item.partition("=")
+        if not sep or not role or not token:
+            raise click.UsageError(f"--special expects ROLE=TOKEN, got {item!r}")
+        special_map[role] = token
+    transplant_fn(
+        model_dir,
+        new_tokenizer,
+        method,
+        out_dir=out_dir,
+        aux_model=False if no_aux else aux_model,
+        donor=donor,
+        top_k=top_k,
+        temperature=temperature,
+        weight=weight,
+        threshold=threshold,
+        special_map=special_map,
+        pad_to_multiple_of=pad_to_multiple_of,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
+        overwrite=overwrite,
+        progress=not quiet,
+        seed=seed,
+    )
+
+
+@cli.command(name="eval-lm")
+@click.argument("model_dir")
+@click.option("--text", "text_file", required=True, help="UTF-8 text file to score.")
+@click.option("--max-bytes", type=int, default=None, help="Score only the first N bytes.")
+@click.option("--context", type=int, default=1024, show_default=True, help="Window, in tokens.")
+@click.option("--allow-pickle", is_flag=True, help="Allow .bin (pickle) weights.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow the model's own Python code.")
+def eval_lm(
+    model_dir: str,
+    text_file: str,
+    max_bytes: int | None,
+    context: int,
+    allow_pickle: bool,
+    trust_remote_code: bool,
+) -> None:
+    """Bits per byte of the HF model in MODEL_DIR on --text (summed NLL / ln 2 / bytes)."""
+    from .transplant.evaluate import bits_per_byte
+    from .transplant.hf import load_hf_tokenizer, load_model
+
+    model = load_model(model_dir, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    tok = load_hf_tokenizer(model_dir, trust_remote_code=trust_remote_code)
+    text = _read_input(text_file)
+    r = bits_per_byte(model, tok, text, max_bytes=max_bytes, context=context)
+    click.echo(
+        f"bits/byte {r['bits_per_byte']:.4f}  ({int(r['tokens'])} tokens, {int(r['bytes'])} bytes)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
