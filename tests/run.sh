@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "install toksmith with the test extra (builds the Rust extension)"
+step "install toksmith with the test, bench and hf extras (builds the Rust extension)"
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[test,bench]"
+python -m pip install --quiet -e ".[test,bench,hf]"
 
 step "corpora: small tier + reference tokenizers (cached)"
 python corpora/build.py --tier small --quiet

@@ -5,11 +5,19 @@
 >>> tok.encode("hello world")
 """
 
-from . import _core, patterns
+from . import _core, patterns, transplant
 from ._core import WordCounts
 from .tokenizer import Tokenizer
 from .train import count, train
 
 __version__: str = _core.__version__
 
-__all__ = ["Tokenizer", "WordCounts", "__version__", "count", "patterns", "train"]
+__all__ = [
+    "Tokenizer",
+    "WordCounts",
+    "__version__",
+    "count",
+    "patterns",
+    "train",
+    "transplant",
+]
