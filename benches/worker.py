@@ -299,12 +299,12 @@ def train_hf(files: list[str], vocab: int, out: Path) -> dict[str, Any]:
 
 
 def _safe_chunks(files: list[str], size: int = 1 << 20) -> Iterator[str]:
-    """The files' text in ~`size` chunks, each cut after a newline that a non-whitespace char
+    """The files' text in ~`size` chunks, each cut after a newline that an ASCII letter or digit
     follows: no preset pre-token spans such a cut, so counting chunks equals counting the whole
     file (HF's `train(files)` would instead feed single lines, splitting runs of newlines)."""
     import re
 
-    cut = re.compile(r"\n(?=\S)")
+    cut = re.compile(r"\n(?=[A-Za-z0-9])")
     for f in files:
         with open(f, encoding="utf-8", errors="replace", newline="") as fh:
             rest = ""

@@ -7,8 +7,9 @@
 //! in the map does not allocate (look-up by `&[u8]`, insert only for new pieces).
 //!
 //! Files are streamed: a shared reader hands out chunks of a few MB that end at a line boundary
-//! (after a `\n` followed by a non-whitespace byte, where none of the preset patterns can match
-//! across), so at most one chunk per worker is in memory.
+//! (after a `\n` followed by an ASCII letter or digit, where none of the preset patterns can match
+//! across: after a newline they continue only with more newlines, white space, or o200k's `/`),
+//! so at most one chunk per worker is in memory.
 //!
 //! Counts are a mergeable artifact: [`WordCounts::save`] writes a compact binary file
 //! (see [`WordCounts::save`] for the layout) whose header records the pre-tokenizer and the
@@ -651,12 +652,14 @@ fn count_newlines(data: &[u8]) -> u64 {
     data.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
-/// The end of the last safe boundary in `data`: just after a `\n` that is followed by a byte that
-/// is not ASCII whitespace. Falls back to after any `\n`, then to a UTF-8 char boundary.
+/// The end of the last safe boundary in `data`: just after a `\n` that is followed by an ASCII
+/// letter or digit (a `\n` followed by other punctuation is not safe: o200k's
+/// ` ?[^\s\p{L}\p{N}]+[\r\n/]*` runs on through `\n/`). Falls back to after any `\n`, then to a
+/// UTF-8 char boundary.
 fn safe_cut(data: &[u8]) -> usize {
     let nl = |i: usize| data[i] == b'\n';
     for i in (0..data.len().saturating_sub(1)).rev() {
-        if nl(i) && !data[i + 1].is_ascii_whitespace() {
+        if nl(i) && data[i + 1].is_ascii_alphanumeric() {
             return i + 1;
         }
     }
@@ -853,6 +856,8 @@ mod tests {
         let mut text = String::new();
         for i in 0..3_000 {
             text.push_str(&format!("line {i}  with words\n\n  indented {}\n", i % 13));
+            // o200k's ` ?[^\s\p{L}\p{N}]+[\r\n/]*` runs on through "\n/": no cut may fall there.
+            text.push_str(&format!("end.\n\n/usr/lib/{i}\n#include <x.h>\n"));
         }
         let path = tmp("big.txt");
         std::fs::write(&path, &text).unwrap();
