@@ -216,28 +216,8 @@ def train(
     supertokens = _supertoken_options(
         superbpe_transition, max_words, no_cross, separator_curriculum, chunk_min, chunk_max
     )
-    if supertokens is not None:
-        if counts or base or counts_out:
-            raise click.UsageError("supertokens train on INPUT only (no --counts/--continue-from)")
-        tok = train_fn(
-            list(inputs),
-            vocab_size=vocab_size,
-            pattern=pattern,
-            special_tokens=special_tokens,
-            min_frequency=min_frequency,
-            max_token_length=max_token_length,
-            specials_at_end=specials_at_end,
-            normalizer=normalizer,
-            field=field,
-            max_distinct=max_distinct,
-            utf8_errors=utf8_errors,
-            progress=not quiet,
-            supertokens=supertokens,
-        )
-        written = _save(tok, output, fmt)
-        if not quiet:
-            click.echo(f"wrote {output} ({written}, {tok.vocab_size} ids)", err=True)
-        return
+    if supertokens is not None and (counts or base or counts_out):
+        raise click.UsageError("supertokens train on INPUT only (no --counts/--continue-from)")
     merged: Any = list(counts) or None
     if inputs and counts_out:
         fresh = count_fn(
@@ -267,6 +247,7 @@ def train(
         max_distinct=max_distinct,
         utf8_errors=utf8_errors,
         progress=not quiet,
+        supertokens=supertokens,
         **shaping,
     )
     written = _save(tok, output, fmt)

@@ -157,6 +157,11 @@ def train(
     if supertokens is not None:
         if counts is not None or base is not None:
             raise ValueError("supertokens training reads inputs; counts and base are not supported")
+        if max_token_chars is not None or added_tokens or binary or pad_to is not None:
+            raise ValueError(
+                "supertokens training does not combine with max_token_chars, added_tokens, "
+                "binary or pad_to"
+            )
         from .supertokens import train_with_options
 
         return train_with_options(
