@@ -327,29 +327,16 @@ mod tests {
         let (s1, s2) = (count("o200k", &text), count(SUPERBPE, &text));
         let mut cfg = TrainConfig::new(500);
         cfg.special_tokens = vec!["<eos>".into()];
+        let train = |cfg: &TrainConfig| {
+            let rules = MergeRules::default();
+            train_superbpe(&s1, &s2, Transition::Fraction(0.6), &rules, cfg, &Silent).unwrap()
+        };
         cfg.specials_at_end = true;
-        let v = train_superbpe(
-            &s1,
-            &s2,
-            Transition::Fraction(0.6),
-            &MergeRules::default(),
-            &cfg,
-            &Silent,
-        )
-        .unwrap();
+        let v = train(&cfg);
         // The corpus runs out of pairs before 500: the special follows the last learned token.
         assert!(v.num_ordinary() > 300);
         assert_eq!(v.special_id("<eos>"), Some(v.num_ordinary() as u32));
         cfg.specials_at_end = false;
-        let v = train_superbpe(
-            &s1,
-            &s2,
-            Transition::Fraction(0.6),
-            &MergeRules::default(),
-            &cfg,
-            &Silent,
-        )
-        .unwrap();
-        assert_eq!(v.special_id("<eos>"), Some(0));
+        assert_eq!(train(&cfg).special_id("<eos>"), Some(0));
     }
 }
