@@ -81,6 +81,33 @@ def _prune(counts: _core.WordCounts, max_distinct: int | None, progress: bool) -
             print(f"pruned {distinct} rare pre-tokens ({mass} occurrences)", file=sys.stderr)
 
 
+def _train_merges(
+    counts: _core.WordCounts,
+    vocab_size: int,
+    rules: Any,
+    max_words: int | None,
+    specials: list[str],
+    min_frequency: int,
+    max_token_length: int | None,
+    specials_at_end: bool,
+    **stage: Any,
+) -> Tokenizer:
+    """The merge loop both curricula share; `stage` names the curriculum's extra inputs."""
+    return Tokenizer(
+        _core.train_supertokens(
+            counts,
+            vocab_size,
+            max_words=max_words,
+            no_cross=rules,
+            min_frequency=min_frequency,
+            max_token_length=max_token_length,
+            special_tokens=specials,
+            specials_at_end=specials_at_end,
+            **stage,
+        )
+    )
+
+
 def train_superbpe(
     inputs: Any,
     vocab_size: int,
@@ -112,19 +139,18 @@ def train_superbpe(
     stage2 = count(inputs, pattern=SUPERBPE_PATTERN, progress=progress, **common)
     _prune(stage1, max_distinct, progress)
     _prune(stage2, max_distinct, progress)
-    core = _core.train_supertokens(
+    return _train_merges(
         stage2,
         vocab_size,
+        rules,
+        max_words,
+        specials,
+        min_frequency,
+        max_token_length,
+        specials_at_end,
         stage1=stage1,
-        max_words=max_words,
-        no_cross=rules,
-        min_frequency=min_frequency,
-        max_token_length=max_token_length,
-        special_tokens=specials,
-        specials_at_end=specials_at_end,
         **kw,
     )
-    return Tokenizer(core)
 
 
 def train_separator(
@@ -166,18 +192,17 @@ def train_separator(
     _prune(counts, max_distinct, progress)
     from . import patterns
 
-    core = _core.train_supertokens(
+    return _train_merges(
         counts,
         vocab_size,
+        rules,
+        max_words,
+        specials,
+        min_frequency,
+        max_token_length,
+        specials_at_end,
         encode_pattern=patterns.spec(encode_pattern),
-        max_words=max_words,
-        no_cross=rules,
-        min_frequency=min_frequency,
-        max_token_length=max_token_length,
-        special_tokens=specials,
-        specials_at_end=specials_at_end,
     )
-    return Tokenizer(core)
 
 
 def train_with_options(
