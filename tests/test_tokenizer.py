@@ -106,6 +106,32 @@ def test_decode_errors_policy(small_tok):
         small_tok.decode(ids, errors="strict")
 
 
+def test_decode_accepts_any_int_sequence_and_names_bad_ids(small_tok):
+    import numpy as np
+
+    ids = small_tok.encode("hello world, hello")
+    assert all(type(i) is int for i in ids)
+    want = b"hello world, hello"
+    assert small_tok.decode_bytes(ids) == want
+    assert small_tok.decode_bytes(tuple(ids)) == want
+    assert small_tok.decode_bytes(iter(ids)) == want
+    assert small_tok.decode_bytes(np.array(ids, dtype=np.int64)) == want
+    assert small_tok.decode_bytes(np.array(ids, dtype=np.uint32)) == want
+    too_big = small_tok.vocab_size
+    cases = [
+        ([*ids, -1], "-1"),
+        ([ids[0], 2**32], str(2**32)),
+        ([ids[0], "x"], "'x'"),
+        ([ids[0], 1.0], "1.0"),
+        ([ids[0], too_big], str(too_big)),
+    ]
+    for bad, named in cases:
+        with pytest.raises(ValueError, match=named):
+            small_tok.decode_bytes(bad)
+    with pytest.raises(TypeError, match="iterable"):
+        small_tok.decode_bytes(5)
+
+
 def test_json_and_tiktoken_round_trip(small_tok, tmp_path):
     from toksmith import Tokenizer
 

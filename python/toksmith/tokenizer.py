@@ -274,7 +274,8 @@ class Tokenizer:
     # ----------------------------------------------------------------- decoding
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes of `ids` concatenated (ValueError names an unknown id)."""
-        return self._core.decode_bytes(_id_list(ids))
+        # Lists go to the engine as they are (read in place); numpy arrays via tolist().
+        return self._core.decode_bytes(ids.tolist() if hasattr(ids, "tolist") else ids)
 
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """The text of `ids`; invalid UTF-8 is handled as ``bytes.decode(errors=...)``."""
@@ -377,8 +378,3 @@ def _fix_all(texts: list[str]) -> list[str]:
             out.append(fix_surrogates(t))
     return out
 
-
-def _id_list(ids: Iterable[int]) -> list[int]:
-    if hasattr(ids, "tolist"):  # numpy arrays
-        ids = ids.tolist()
-    return list(ids)

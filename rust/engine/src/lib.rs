@@ -7,6 +7,7 @@
 //! - [`train`]: the BPE merge loop over counted pre-tokens (HF `BpeTrainer`-identical merges).
 //! - [`vocab`]: the learned artifact: token bytes, ids, ranked merges, special tokens.
 //! - [`encode`]: applying ranked merges to one pre-token (linear-ish worst case).
+//! - [`decode`]: ids back to bytes.
 //! - [`tokenizer`]: the full pipeline: specials, normalization, pre-tokenization, encoding, decoding.
 //! - [`formats`]: HF `tokenizer.json` and tiktoken rank files.
 //!
@@ -14,6 +15,7 @@
 
 pub mod bytelevel;
 pub mod count;
+pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod formats;

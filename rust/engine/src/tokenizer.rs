@@ -18,6 +18,7 @@
 //! before every starter that cannot combine with what precedes it), and a token's range is the
 //! union of the original groups its normalized bytes come from.
 
+use crate::decode::Decoder;
 use crate::encode::BpeModel;
 use crate::error::Result;
 use crate::normalize::Normalizer;
@@ -36,6 +37,7 @@ pub struct Tokenizer {
     pretokenizer: PreTokenizer,
     normalizer: Normalizer,
     model: BpeModel,
+    decoder: Decoder,
     specials: SpecialMatcher,
 }
 
@@ -44,11 +46,13 @@ impl Tokenizer {
     pub fn new(vocab: Vocab, pretokenizer: PreTokenizer, normalizer: Normalizer) -> Result<Self> {
         let model = BpeModel::new(&vocab);
         let specials = SpecialMatcher::new(vocab.specials())?;
+        let decoder = Decoder::new(&vocab);
         Ok(Tokenizer {
             vocab,
             pretokenizer,
             normalizer,
             model,
+            decoder,
             specials,
         })
     }
@@ -183,9 +187,7 @@ impl Tokenizer {
 
     /// The bytes of `ids`.
     pub fn decode_bytes(&self, ids: &[TokenId]) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.vocab.decode_into(ids, &mut out)?;
-        Ok(out)
+        self.decoder.decode(ids)
     }
 
     fn find_specials(

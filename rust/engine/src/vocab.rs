@@ -265,18 +265,6 @@ impl Vocab {
     pub fn ranks_are_ids(&self) -> bool {
         self.merges.iter().all(|m| m.rank == m.result)
     }
-
-    /// Append the bytes of `ids` to `out`.
-    pub fn decode_into(&self, ids: &[TokenId], out: &mut Vec<u8>) -> Result<()> {
-        for &id in ids {
-            let bytes = self.token_bytes(id).ok_or(Error::UnknownId {
-                id,
-                vocab_size: self.len(),
-            })?;
-            out.extend_from_slice(bytes);
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -12,17 +12,19 @@ use std::path::PathBuf;
 use toksmith_engine::count::{
     BinaryChunking, Counter as EngineCounter, CountsMeta, Utf8Policy, WordCounts as EngineCounts,
 };
-use toksmith_engine::formats::{hf_json, tiktoken};
 use toksmith_engine::normalize::Normalizer;
 use toksmith_engine::pretokenize::SUPERBPE;
 use toksmith_engine::pretokenize::{PreTokenizer, PRESETS};
 use toksmith_engine::progress::Progress;
 use toksmith_engine::special::SpecialSet;
-use toksmith_engine::train::shaping::{self, Padding};
 use toksmith_engine::train::{train as engine_train, TrainConfig};
 use toksmith_engine::train::{train_superbpe, MergeRules, Transition};
-use toksmith_engine::vocab::SpecialToken;
-use toksmith_engine::{Error, TokenId};
+use toksmith_engine::Error;
+
+mod ids;
+mod tokenizer;
+
+use tokenizer::Tokenizer;
 
 fn to_py(err: Error) -> PyErr {
     match err {
@@ -48,256 +50,6 @@ fn preset_patterns() -> HashMap<String, String> {
         .iter()
         .map(|(n, p)| (n.to_string(), p.to_string()))
         .collect()
-}
-
-/// A byte-level BPE tokenizer (engine side).
-#[pyclass(module = "toksmith._core", frozen)]
-struct Tokenizer {
-    inner: toksmith_engine::Tokenizer,
-}
-
-#[pymethods]
-impl Tokenizer {
-    #[staticmethod]
-    fn from_hf_json(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = py.allow_threads(|| hf_json::load(&path)).map_err(to_py)?;
-        Ok(Tokenizer { inner })
-    }
-
-    #[staticmethod]
-    fn from_hf_json_str(py: Python<'_>, json: &str) -> PyResult<Self> {
-        let inner = py
-            .allow_threads(|| hf_json::from_str(json, "tokenizer.json"))
-            .map_err(to_py)?;
-        Ok(Tokenizer { inner })
-    }
-
-    #[staticmethod]
-    #[pyo3(signature = (path, pattern=None, special_tokens=None))]
-    fn from_tiktoken(
-        py: Python<'_>,
-        path: PathBuf,
-        pattern: Option<String>,
-        special_tokens: Option<HashMap<String, TokenId>>,
-    ) -> PyResult<Self> {
-        let specials = special_tokens.map(|m| {
-            let mut v: Vec<SpecialToken> = m
-                .into_iter()
-                .map(|(content, id)| SpecialToken { content, id })
-                .collect();
-            v.sort_by_key(|s| s.id);
-            v
-        });
-        let inner = py
-            .allow_threads(|| tiktoken::load(&path, pattern.as_deref(), specials))
-            .map_err(to_py)?;
-        Ok(Tokenizer { inner })
-    }
-
-    fn save_hf_json(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.allow_threads(|| hf_json::save(&self.inner, &path))
-            .map_err(to_py)
-    }
-
-    fn to_hf_json_str(&self) -> PyResult<String> {
-        hf_json::to_string(&self.inner).map_err(to_py)
-    }
-
-    fn save_tiktoken(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.allow_threads(|| tiktoken::save(&self.inner, &path))
-            .map_err(to_py)
-    }
-
-    #[getter]
-    fn vocab_size(&self) -> usize {
-        self.inner.vocab().len()
-    }
-
-    #[getter]
-    fn pattern(&self) -> Option<String> {
-        self.inner.pretokenizer().pattern().map(str::to_string)
-    }
-
-    #[getter]
-    fn pretokenizer(&self) -> String {
-        self.inner.pretokenizer().spec().to_string()
-    }
-
-    #[getter]
-    fn normalizer(&self) -> &'static str {
-        self.inner.normalizer().name()
-    }
-
-    #[getter]
-    fn ignore_merges(&self) -> bool {
-        self.inner.ignore_merges()
-    }
-
-    #[getter]
-    fn special_tokens(&self) -> HashMap<String, TokenId> {
-        self.inner
-            .vocab()
-            .specials()
-            .iter()
-            .map(|s| (s.content.clone(), s.id))
-            .collect()
-    }
-
-    #[getter]
-    fn num_merges(&self) -> usize {
-        self.inner.vocab().merges().len()
-    }
-
-    fn merges(&self) -> Vec<(TokenId, TokenId, TokenId)> {
-        self.inner
-            .vocab()
-            .merges()
-            .iter()
-            .map(|m| (m.left, m.right, m.result))
-            .collect()
-    }
-
-    fn encode_ordinary(&self, py: Python<'_>, text: &str) -> Vec<TokenId> {
-        py.allow_threads(|| self.inner.encode_ordinary(text))
-    }
-
-    fn encode(
-        &self,
-        py: Python<'_>,
-        text: &str,
-        allowed: Vec<String>,
-        disallowed: Vec<String>,
-    ) -> PyResult<Vec<TokenId>> {
-        let (allowed, disallowed) = (special_set(allowed), special_set(disallowed));
-        py.allow_threads(|| self.inner.encode(text, &allowed, &disallowed))
-            .map_err(to_py)
-    }
-
-    fn encode_bytes(&self, py: Python<'_>, data: &[u8]) -> Vec<TokenId> {
-        py.allow_threads(|| self.inner.encode_bytes(data))
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn encode_with_offsets(
-        &self,
-        py: Python<'_>,
-        text: &str,
-        allowed: Vec<String>,
-        disallowed: Vec<String>,
-    ) -> PyResult<(Vec<TokenId>, Vec<(usize, usize)>)> {
-        let (allowed, disallowed) = (special_set(allowed), special_set(disallowed));
-        py.allow_threads(|| self.inner.encode_with_offsets(text, &allowed, &disallowed))
-            .map_err(to_py)
-    }
-
-    fn encode_batch(
-        &self,
-        py: Python<'_>,
-        texts: Vec<String>,
-        allowed: Vec<String>,
-        disallowed: Vec<String>,
-    ) -> PyResult<Vec<Vec<TokenId>>> {
-        let (allowed, disallowed) = (special_set(allowed), special_set(disallowed));
-        py.allow_threads(|| {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            self.inner.encode_batch(&refs, &allowed, &disallowed)
-        })
-        .map_err(to_py)
-    }
-
-    fn encode_ordinary_batch(&self, py: Python<'_>, texts: Vec<String>) -> Vec<Vec<TokenId>> {
-        py.allow_threads(|| {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            self.inner.encode_ordinary_batch(&refs)
-        })
-    }
-
-    fn decode_bytes<'py>(
-        &self,
-        py: Python<'py>,
-        ids: Vec<TokenId>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py
-            .allow_threads(|| self.inner.decode_bytes(&ids))
-            .map_err(to_py)?;
-        Ok(PyBytes::new(py, &bytes))
-    }
-
-    fn token_to_id(&self, token: &[u8]) -> Option<TokenId> {
-        let vocab = self.inner.vocab();
-        vocab.id_of(token).or_else(|| {
-            std::str::from_utf8(token)
-                .ok()
-                .and_then(|s| vocab.special_id(s))
-        })
-    }
-
-    fn id_to_token<'py>(&self, py: Python<'py>, id: TokenId) -> Option<Bound<'py, PyBytes>> {
-        self.inner
-            .vocab()
-            .token_bytes(id)
-            .map(|b| PyBytes::new(py, b))
-    }
-
-    fn is_special(&self, id: TokenId) -> bool {
-        self.inner.vocab().is_special(id)
-    }
-
-    fn tokens<'py>(&self, py: Python<'py>) -> Vec<Option<Bound<'py, PyBytes>>> {
-        let vocab = self.inner.vocab();
-        (0..vocab.len() as TokenId)
-            .map(|id| vocab.token_bytes(id).map(|b| PyBytes::new(py, b)))
-            .collect()
-    }
-
-    /// The first `n` ids as a tokenizer of their own (nested vocabularies).
-    fn prefix(&self, n: usize) -> PyResult<Tokenizer> {
-        let vocab = shaping::prefix_vocab(self.inner.vocab(), n).map_err(to_py)?;
-        self.with_vocab(vocab)
-    }
-
-    /// This tokenizer with `names` appended as special tokens after the largest id.
-    fn with_special_tokens(&self, names: Vec<String>) -> PyResult<Tokenizer> {
-        let vocab = shaping::append_specials(self.inner.vocab(), &names).map_err(to_py)?;
-        self.with_vocab(vocab)
-    }
-
-    /// This tokenizer padded with `<|reserved_N|>` specials to a multiple or a power of two.
-    #[pyo3(signature = (multiple=None, power_of_two=false))]
-    fn padded(&self, multiple: Option<usize>, power_of_two: bool) -> PyResult<Tokenizer> {
-        let padding = match (multiple, power_of_two) {
-            (Some(m), false) => Padding::Multiple(m),
-            (None, true) => Padding::PowerOfTwo,
-            _ => {
-                return Err(PyValueError::new_err(
-                    "padding: give exactly one of multiple and power_of_two",
-                ))
-            }
-        };
-        let names = shaping::reserved_names(self.inner.vocab(), padding).map_err(to_py)?;
-        self.with_special_tokens(names)
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "_core.Tokenizer(vocab_size={}, pretokenizer={:?})",
-            self.inner.vocab().len(),
-            self.inner.pretokenizer().spec()
-        )
-    }
-}
-
-impl Tokenizer {
-    fn with_vocab(&self, vocab: toksmith_engine::Vocab) -> PyResult<Tokenizer> {
-        let inner = toksmith_engine::Tokenizer::new(
-            vocab,
-            self.inner.pretokenizer().clone(),
-            self.inner.normalizer(),
-        )
-        .map_err(to_py)?
-        .with_ignore_merges(self.inner.ignore_merges());
-        Ok(Tokenizer { inner })
-    }
 }
 
 /// Pre-token counts: the mergeable artifact of the counting phase.
@@ -551,7 +303,7 @@ fn train(
             toksmith_engine::Tokenizer::new(vocab, pretok, normalizer)
         })
         .map_err(to_py)?;
-    Ok(Tokenizer { inner })
+    Ok(Tokenizer::wrap(inner))
 }
 
 fn merge_rules(max_words: Option<usize>, no_cross: &[String]) -> PyResult<MergeRules> {
@@ -651,7 +403,7 @@ fn train_supertokens(
             toksmith_engine::Tokenizer::new(vocab, encode, normalizer)
         })
         .map_err(to_py)?;
-    Ok(Tokenizer { inner })
+    Ok(Tokenizer::wrap(inner))
 }
 
 #[pymodule]
