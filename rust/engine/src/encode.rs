@@ -9,40 +9,33 @@
 //! `byte_pair_merge`. With `ignore_merges`, a piece that is itself an ordinary token is emitted as
 //! that token without merging (tiktoken always does this; HF has the same flag).
 //!
-//! # Algorithm
+//! # Algorithm: which path a piece takes
 //!
-//! - The merges live in one hash table keyed by the packed pair `left << 32 | right`.
-//! - Short pieces (the vast majority of pre-tokens) use a flat array on the stack: find the
+//! - Whole-token lookup: with `ignore_merges`, a piece that is a token is emitted at once (most
+//!   prose pieces end here; see [`index`] for the inline-key table).
+//! - A per-thread memo of recently merged pieces answers repeats (see [`cache`]).
+//! - Short pieces (at most [`SHORT_PIECE`] bytes) use a flat array on the stack: find the
 //!   lowest-ranked pair by a linear scan, merge it, refresh the two neighbouring pair ranks.
 //!   Quadratic, but with tiny constants and no allocation.
-//! - Long pieces (a run of one letter, base64, minified code with the `none` pre-tokenizer...)
-//!   use a doubly linked list over the byte positions and a queue of pending pairs grouped by
-//!   rank (a min-heap of ranks; per rank, the positions of the pairs' left nodes). The lowest
-//!   rank's bucket is taken whole, sorted, and merged left to right. Merging never reorders
-//!   nodes, so this is exactly "lowest rank, leftmost first" as long as no merge creates a pair
-//!   of rank <= the bucket's (true for trained merge lists and tiktoken files; when it does
-//!   happen, the rest of the bucket goes back to the queue and the minimum is re-picked). Stale
-//!   entries (a node merged away, or whose pair changed) are recognised by re-reading the
-//!   current pair. Every merge queues at most two pairs and sorting costs `O(k log k)` per
-//!   bucket, so the worst case is `O(n log n)` instead of tiktoken's `O(n²)`; unlike a heap of
-//!   `(rank, position)` keys (tried first: a cache miss per heap level), the hot loop walks
-//!   memory in order.
+//! - Long pieces use a linked list and rank-bucketed queue, `O(n log n)` in the worst case
+//!   (see [`long`]).
+//!
+//! The merges live in one hash table keyed by the packed pair `left << 32 | right`.
 
 mod cache;
 mod index;
+mod long;
 
 use crate::vocab::{TokenId, Vocab};
 use cache::ModelTag;
 use index::TokenIndex;
 use rustc_hash::FxHashMap;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// Pieces up to this many bytes use the stack-array loop; longer ones use the rank queue.
 const SHORT_PIECE: usize = 48;
 /// Rank of "no merge applies".
 const NO_RANK: u32 = u32::MAX;
-/// Marks a linked-list node that was merged into its left neighbour.
+/// "No token": the result of "no merge", and a linked-list node merged into its left neighbour.
 const DEAD: TokenId = TokenId::MAX;
 
 /// The outcome of merging one adjacent pair.
@@ -70,6 +63,8 @@ pub struct BpeModel {
     tokens: TokenIndex,
     /// Marks this model's entries in the per-thread memo of merged pieces.
     tag: ModelTag,
+    /// One more than the highest merge rank (the long-piece queue's bucket count).
+    rank_limit: usize,
     ignore_merges: bool,
 }
 
@@ -94,7 +89,9 @@ impl BpeModel {
                 .or_insert(merge);
         }
         let tokens = TokenIndex::new(vocab.ordinary_tokens());
+        let rank_limit = vocab.merges().iter().map(|m| m.rank as usize + 1).max();
         BpeModel {
+            rank_limit: rank_limit.unwrap_or(0),
             byte_ids: std::array::from_fn(|b| vocab.byte_id(b as u8)),
             pairs,
             tokens,
@@ -201,178 +198,6 @@ impl BpeModel {
             }
         }
         out.extend_from_slice(&ids[..len]);
-    }
-
-    /// Linked list + rank buckets; `O(n log n)` for any piece.
-    fn encode_long(&self, piece: &[u8], out: &mut Vec<TokenId>) {
-        let mut list = PieceList::new(piece, &self.byte_ids);
-        let mut queue = RankQueue::default();
-        for i in 0..list.end - 1 {
-            let m = self.merge_of(list.id(i), list.id(i + 1));
-            queue.push(m.rank, i);
-        }
-        while let Some((rank, mut positions)) = queue.pop() {
-            positions.sort_unstable();
-            for (i, &pos) in positions.iter().enumerate() {
-                if !self.try_merge(&mut list, &mut queue, rank, pos) {
-                    continue;
-                }
-                if queue.min_rank().is_some_and(|r| r <= rank) {
-                    // A merge created a pair ranked no higher than this bucket (possible only with
-                    // inconsistent merge lists): hand the rest back and re-pick the minimum.
-                    queue.extend(rank, &positions[i + 1..]);
-                    break;
-                }
-            }
-            queue.recycle(positions);
-        }
-        list.emit(out);
-    }
-
-    /// Merge the pair at `pos` if it is still there with `rank`; queue the two new pairs.
-    #[inline]
-    fn try_merge(&self, list: &mut PieceList, queue: &mut RankQueue, rank: u32, pos: u32) -> bool {
-        let left = list.id(pos);
-        let right_pos = list.next(pos);
-        if left == DEAD || right_pos == list.end {
-            return false;
-        }
-        let m = self.merge_of(left, list.id(right_pos));
-        if m.rank != rank {
-            return false; // stale: the pair at `pos` changed since it was queued
-        }
-        let (before, after) = list.merge(pos, right_pos, m.result);
-        if after != list.end {
-            let r = self.merge_of(m.result, list.id(after));
-            queue.push(r.rank, pos);
-        }
-        if before != NONE {
-            let l = self.merge_of(list.id(before), m.result);
-            queue.push(l.rank, before);
-        }
-        true
-    }
-}
-
-/// "No previous node" in [`PieceList`].
-const NONE: u32 = u32::MAX;
-
-/// One token of a [`PieceList`]; the three fields share a cache line.
-#[derive(Clone, Copy)]
-struct Node {
-    id: TokenId,
-    next: u32,
-    prev: u32,
-}
-
-/// A doubly linked list of tokens over the byte positions of a piece.
-struct PieceList {
-    nodes: Vec<Node>,
-    /// `piece.len()`: the `next` of the last node.
-    end: u32,
-}
-
-impl PieceList {
-    fn new(piece: &[u8], byte_ids: &[TokenId; 256]) -> Self {
-        let end = u32::try_from(piece.len()).expect("pieces are shorter than 4 GiB");
-        let nodes = (0..end)
-            .zip(piece)
-            .map(|(i, &b)| Node {
-                id: byte_ids[b as usize],
-                next: i + 1,
-                prev: i.wrapping_sub(1),
-            })
-            .collect();
-        PieceList { nodes, end }
-    }
-
-    #[inline]
-    fn id(&self, pos: u32) -> TokenId {
-        self.nodes[pos as usize].id
-    }
-
-    #[inline]
-    fn next(&self, pos: u32) -> u32 {
-        self.nodes[pos as usize].next
-    }
-
-    /// Replace `pos` and its right neighbour by `result`; return the new neighbours.
-    #[inline]
-    fn merge(&mut self, pos: u32, right_pos: u32, result: TokenId) -> (u32, u32) {
-        let after = self.next(right_pos);
-        self.nodes[right_pos as usize].id = DEAD;
-        let node = &mut self.nodes[pos as usize];
-        node.id = result;
-        node.next = after;
-        let before = node.prev;
-        if after != self.end {
-            self.nodes[after as usize].prev = pos;
-        }
-        (before, after)
-    }
-
-    fn emit(&self, out: &mut Vec<TokenId>) {
-        let mut at = 0u32;
-        while at != self.end {
-            out.push(self.id(at));
-            at = self.next(at);
-        }
-    }
-}
-
-/// Pending pairs grouped by rank: a min-heap of ranks, and per rank the left positions.
-///
-/// Buckets are taken whole and sorted, so a bucket's pairs are merged left to right with
-/// sequential memory access (a heap of `(rank, position)` keys costs a cache miss per level).
-#[derive(Default)]
-struct RankQueue {
-    buckets: FxHashMap<u32, Vec<u32>>,
-    ranks: BinaryHeap<Reverse<u32>>,
-    spare: Vec<Vec<u32>>,
-}
-
-impl RankQueue {
-    #[inline]
-    fn push(&mut self, rank: u32, pos: u32) {
-        if rank == NO_RANK {
-            return;
-        }
-        let spare = &mut self.spare;
-        let bucket = self
-            .buckets
-            .entry(rank)
-            .or_insert_with(|| spare.pop().unwrap_or_default());
-        if bucket.is_empty() {
-            self.ranks.push(Reverse(rank));
-        }
-        bucket.push(pos);
-    }
-
-    fn extend(&mut self, rank: u32, positions: &[u32]) {
-        for &pos in positions {
-            self.push(rank, pos);
-        }
-    }
-
-    fn min_rank(&self) -> Option<u32> {
-        self.ranks.peek().map(|r| r.0)
-    }
-
-    /// The lowest rank and its positions (unsorted).
-    fn pop(&mut self) -> Option<(u32, Vec<u32>)> {
-        while let Some(Reverse(rank)) = self.ranks.pop() {
-            if let Some(positions) = self.buckets.remove(&rank) {
-                if !positions.is_empty() {
-                    return Some((rank, positions));
-                }
-            }
-        }
-        None
-    }
-
-    fn recycle(&mut self, mut positions: Vec<u32>) {
-        positions.clear();
-        self.spare.push(positions);
     }
 }
 

@@ -160,6 +160,29 @@ proptest! {
 }
 
 #[test]
+fn memo_hits_and_two_models_in_one_thread_agree_with_the_reference() {
+    let (va, vb) = (random_merge_vocab(3, 50), random_rank_vocab(4, 60));
+    let (a, b) = (
+        BpeModel::new(&va),
+        BpeModel::new(&vb).with_ignore_merges(true),
+    );
+    let mut rng = Lcg(11);
+    let pieces: Vec<Vec<u8>> = (0..200)
+        .map(|_| {
+            (0..2 + rng.below(30))
+                .map(|_| ALPHABET[rng.below(3)])
+                .collect()
+        })
+        .collect();
+    for _round in 0..3 {
+        for p in &pieces {
+            assert_eq!(a.encode_piece_to_vec(p), reference(&va, p, false));
+            assert_eq!(b.encode_piece_to_vec(p), reference(&vb, p, true));
+        }
+    }
+}
+
+#[test]
 fn long_runs_use_the_heap_and_match() {
     let vocab = random_merge_vocab(7, 40);
     let model = BpeModel::new(&vocab);
