@@ -65,7 +65,11 @@ def test_batch_matches_single_and_threads(small_tok):
     singles = [small_tok.encode(t) for t in texts]
     assert small_tok.encode_batch(texts) == singles
     assert small_tok.encode_batch(texts, num_threads=2) == singles
-    assert small_tok.encode_ordinary_batch(texts) == [small_tok.encode_ordinary(t) for t in texts]
+    ordinary = [small_tok.encode_ordinary(t) for t in texts]
+    assert small_tok.encode_ordinary_batch(texts) == ordinary
+    assert small_tok.encode_ordinary_batch(texts, num_threads=1) == ordinary
+    with pytest.raises(ValueError, match="num_threads"):
+        small_tok.encode_batch(texts, num_threads=0)
 
 
 def test_offsets(small_tok):

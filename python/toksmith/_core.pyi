@@ -5,7 +5,7 @@ files, disallowed special tokens) or `OSError` (missing/unreadable paths), with 
 problem.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __version__: str
 
@@ -54,11 +54,18 @@ class Tokenizer:
     ) -> tuple[list[int], list[tuple[int, int]]]:
         """Ids and each token's (start, end) byte offsets in the UTF-8 text."""
     def encode_batch(
-        self, texts: list[str], allowed: list[str], disallowed: list[str]
+        self,
+        texts: list[str],
+        allowed: list[str],
+        disallowed: list[str],
+        num_threads: int | None = None,
+    ) -> list[list[int]]:
+        """In parallel on `num_threads` threads (default: the global pool, all cores)."""
+    def encode_ordinary_batch(
+        self, texts: list[str], num_threads: int | None = None
     ) -> list[list[int]]: ...
-    def encode_ordinary_batch(self, texts: list[str]) -> list[list[int]]: ...
-    def decode_bytes(self, ids: Sequence[int]) -> bytes:
-        """Raises ValueError naming an id outside the vocabulary."""
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """Lists are read in place; raises ValueError naming a bad or unknown id."""
     def token_to_id(self, token: bytes) -> int | None: ...
     def id_to_token(self, id: int) -> bytes | None: ...
     def is_special(self, id: int) -> bool: ...

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, Union
 
@@ -234,42 +233,22 @@ class Tokenizer:
         the engine's pool, all cores)."""
         allowed, disallowed = self._special_lists(allowed_special, disallowed_special)
         texts = list(texts)
-        if num_threads is not None:
-            return self._threaded(
-                lambda t: self._core.encode(t, allowed, disallowed), texts, num_threads
-            )
+        threads = _thread_count(num_threads)
         try:
-            return self._core.encode_batch(texts, allowed, disallowed)
+            return self._core.encode_batch(texts, allowed, disallowed, threads)
         except UnicodeEncodeError:
-            return self._core.encode_batch(_fix_all(texts), allowed, disallowed)
+            return self._core.encode_batch(_fix_all(texts), allowed, disallowed, threads)
 
     def encode_ordinary_batch(
         self, texts: Sequence[str], *, num_threads: int | None = None
     ) -> list[list[int]]:
         """`encode_ordinary` of each text, in parallel."""
         texts = list(texts)
-        if num_threads is not None:
-            return self._threaded(self._core.encode_ordinary, texts, num_threads)
+        threads = _thread_count(num_threads)
         try:
-            return self._core.encode_ordinary_batch(texts)
+            return self._core.encode_ordinary_batch(texts, threads)
         except UnicodeEncodeError:
-            return self._core.encode_ordinary_batch(_fix_all(texts))
-
-    @staticmethod
-    def _threaded(fn, texts: list[str], num_threads: int) -> list[list[int]]:
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-
-        def one(t: str) -> list[int]:
-            try:
-                return fn(t)
-            except UnicodeEncodeError:
-                return fn(fix_surrogates(t))
-
-        if num_threads == 1:
-            return [one(t) for t in texts]
-        with ThreadPoolExecutor(num_threads) as pool:
-            return list(pool.map(one, texts))
+            return self._core.encode_ordinary_batch(_fix_all(texts), threads)
 
     # ----------------------------------------------------------------- decoding
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
@@ -378,3 +357,8 @@ def _fix_all(texts: list[str]) -> list[str]:
             out.append(fix_surrogates(t))
     return out
 
+
+def _thread_count(num_threads: int | None) -> int | None:
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    return num_threads

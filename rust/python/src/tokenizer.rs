@@ -4,6 +4,7 @@ use crate::ids::{extract_ids, IdObjects};
 use crate::{special_set, to_py};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyList};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -160,32 +161,39 @@ impl Tokenizer {
         Ok((self.list(py, &ids)?, offsets))
     }
 
+    /// `encode` of each text in parallel, on `num_threads` threads (default: all cores).
+    #[pyo3(signature = (texts, allowed, disallowed, num_threads=None))]
     fn encode_batch<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<String>,
+        texts: Vec<PyBackedStr>,
         allowed: Vec<String>,
         disallowed: Vec<String>,
+        num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
         let (allowed, disallowed) = (special_set(allowed), special_set(disallowed));
-        let batch = py
-            .allow_threads(|| {
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let batch = py.allow_threads(|| {
+            on_threads(num_threads, || {
                 self.inner.encode_batch(&refs, &allowed, &disallowed)
-            })
-            .map_err(to_py)?;
+            })?
+            .map_err(to_py)
+        })?;
         self.ids.lists(py, self.inner.vocab().len(), &batch)
     }
 
+    /// `encode_ordinary` of each text in parallel, on `num_threads` threads (default: all cores).
+    #[pyo3(signature = (texts, num_threads=None))]
     fn encode_ordinary_batch<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<String>,
+        texts: Vec<PyBackedStr>,
+        num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
         let batch = py.allow_threads(|| {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            self.inner.encode_ordinary_batch(&refs)
-        });
+            on_threads(num_threads, || self.inner.encode_ordinary_batch(&refs))
+        })?;
         self.ids.lists(py, self.inner.vocab().len(), &batch)
     }
 
@@ -288,4 +296,19 @@ impl Tokenizer {
         .with_ignore_merges(self.inner.ignore_merges());
         Ok(Tokenizer::wrap(inner))
     }
+}
+
+/// Run `work` on the global pool (all cores), or on a pool of `num_threads` threads.
+fn on_threads<T: Send>(num_threads: Option<usize>, work: impl FnOnce() -> T + Send) -> PyResult<T> {
+    let Some(n) = num_threads else {
+        return Ok(work());
+    };
+    if n == 0 {
+        return Err(PyValueError::new_err("num_threads must be >= 1, got 0"));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| PyValueError::new_err(format!("cannot start {n} threads: {e}")))?;
+    Ok(pool.install(work))
 }
