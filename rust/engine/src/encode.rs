@@ -32,7 +32,7 @@ use index::TokenIndex;
 use rustc_hash::FxHashMap;
 
 /// Pieces up to this many bytes use the stack-array loop; longer ones use the rank queue.
-const SHORT_PIECE: usize = 48;
+const SHORT_PIECE: usize = 128;
 /// Rank of "no merge applies".
 const NO_RANK: u32 = u32::MAX;
 /// "No token": the result of "no merge", and a linked-list node merged into its left neighbour.
