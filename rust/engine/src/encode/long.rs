@@ -21,7 +21,8 @@
 //! a lower rank is pushed. The buckets live in a per-thread scratch that is reused across pieces
 //! (every bucket is empty again when a piece is done), so a piece allocates only its list.
 
-use super::{BpeModel, DEAD, NO_RANK};
+use super::cache::ModelTag;
+use super::{pair_key, BpeModel, PairMerge, DEAD, NO_RANK};
 use crate::vocab::TokenId;
 use std::cell::RefCell;
 
@@ -35,7 +36,7 @@ impl BpeModel {
     pub(super) fn encode_long(&self, piece: &[u8], out: &mut Vec<TokenId>) {
         SCRATCH.with(|scratch| {
             let mut queue = scratch.borrow_mut();
-            queue.ensure_ranks(self.rank_limit);
+            queue.prepare(self);
             self.merge_list(piece, &mut queue, out);
         })
     }
@@ -43,7 +44,7 @@ impl BpeModel {
     fn merge_list(&self, piece: &[u8], queue: &mut RankQueue, out: &mut Vec<TokenId>) {
         let mut list = PieceList::new(piece, &self.byte_ids);
         for i in 0..list.end - 1 {
-            let m = self.merge_of(list.id(i), list.id(i + 1));
+            let m = queue.memo.merge_of(self, list.id(i), list.id(i + 1));
             queue.push(m.rank, i);
         }
         while let Some((rank, mut positions)) = queue.pop() {
@@ -74,17 +75,17 @@ impl BpeModel {
         if left == DEAD || right_pos == list.end {
             return false;
         }
-        let m = self.merge_of(left, list.id(right_pos));
+        let m = queue.memo.merge_of(self, left, list.id(right_pos));
         if m.rank != rank {
             return false; // stale: the pair at `pos` changed since it was queued
         }
         let (before, after) = list.merge(pos, right_pos, m.result);
         if after != list.end {
-            let r = self.merge_of(m.result, list.id(after));
+            let r = queue.memo.merge_of(self, m.result, list.id(after));
             queue.push(r.rank, pos);
         }
         if before != NONE {
-            let l = self.merge_of(list.id(before), m.result);
+            let l = queue.memo.merge_of(self, list.id(before), m.result);
             queue.push(l.rank, before);
         }
         true
@@ -158,9 +159,48 @@ thread_local! {
     static SCRATCH: RefCell<RankQueue> = RefCell::new(RankQueue::default());
 }
 
+/// Slots of the [`PairMemo`] (a power of two).
+const MEMO_SLOTS: usize = 1024;
+/// An empty [`PairMemo`] slot (no lookup uses the dead id).
+const NO_KEY: u64 = u64::MAX;
+
+/// A direct-mapped memo of pair-table lookups. Long pieces repeat a few pairs very often (runs,
+/// CJK lead and continuation bytes); a hit reads one slot instead of probing the whole table.
+struct PairMemo {
+    owner: Option<ModelTag>,
+    slots: Box<[(u64, PairMerge)]>,
+}
+
+impl Default for PairMemo {
+    fn default() -> Self {
+        let empty = PairMerge {
+            rank: NO_RANK,
+            result: DEAD,
+        };
+        PairMemo {
+            owner: None,
+            slots: vec![(NO_KEY, empty); MEMO_SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+impl PairMemo {
+    #[inline]
+    fn merge_of(&mut self, model: &BpeModel, left: TokenId, right: TokenId) -> PairMerge {
+        let key = pair_key(left, right);
+        let at = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % MEMO_SLOTS;
+        let slot = &mut self.slots[at];
+        if slot.0 != key {
+            *slot = (key, model.merge_of(left, right));
+        }
+        slot.1
+    }
+}
+
 /// Pending pairs: per rank, the positions of the pairs' left nodes (see the module docs).
 #[derive(Default)]
 struct RankQueue {
+    memo: PairMemo,
     buckets: Vec<Vec<u32>>,
     /// Bit `r` set when `buckets[r]` is non-empty.
     words: Vec<u64>,
@@ -171,8 +211,15 @@ struct RankQueue {
 }
 
 impl RankQueue {
-    /// Make room for ranks `0..limit`.
-    fn ensure_ranks(&mut self, limit: usize) {
+    /// Make room for `model`'s ranks and forget another model's memoised pairs.
+    fn prepare(&mut self, model: &BpeModel) {
+        if self.memo.owner != Some(model.tag) {
+            self.memo = PairMemo {
+                owner: Some(model.tag),
+                ..PairMemo::default()
+            };
+        }
+        let limit = model.rank_limit;
         if self.buckets.len() < limit {
             self.buckets.resize_with(limit, Vec::new);
             self.words.resize(limit.div_ceil(64), 0);
