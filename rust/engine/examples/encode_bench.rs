@@ -4,7 +4,8 @@
 //! (`PATTERN`: a preset name such as `cl100k`). For each file it prints the time of
 //! pre-tokenization alone, BPE alone (over the pre-collected pieces) and the whole
 //! `encode_ordinary`, each the fastest of `REPS` runs (the minimum is the least noisy estimate
-//! on a shared machine; the harness in `benches/` reports medians across processes).
+//! on a shared machine; the harness in `benches/` reports medians across processes). Then the
+//! text split at blank lines is encoded as a batch on rayon pools of 1 and 2 threads.
 
 use base64::Engine;
 use std::time::Instant;
@@ -77,6 +78,22 @@ fn main() {
             mb / bpe_s,
             all_s * 1e3,
             mb / all_s,
+        );
+        let docs: Vec<&str> = text.split("\n\n").collect();
+        let batch_s = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            fastest(|| pool.install(|| tok.encode_ordinary_batch(&docs))).0
+        };
+        let (one, two) = (batch_s(1), batch_s(2));
+        println!(
+            "  batch of {} docs: 1 thread {:.1} MB/s, 2 threads {:.1} MB/s ({:.2}x)",
+            docs.len(),
+            mb / one,
+            mb / two,
+            one / two
         );
     }
 }
