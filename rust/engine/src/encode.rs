@@ -135,8 +135,11 @@ impl BpeModel {
     /// Run the merges on a piece of at least two bytes.
     #[inline]
     fn merge_piece(&self, piece: &[u8], out: &mut Vec<TokenId>) {
-        if piece.len() <= SHORT_PIECE {
-            self.encode_short(piece, out)
+        // Stack arrays sized to the piece class, so short pieces do not pay to initialise 128.
+        if piece.len() <= 16 {
+            self.encode_short::<16>(piece, out)
+        } else if piece.len() <= SHORT_PIECE {
+            self.encode_short::<SHORT_PIECE>(piece, out)
         } else {
             self.encode_long(piece, out)
         }
@@ -157,11 +160,11 @@ impl BpeModel {
             .unwrap_or(NO_MERGE)
     }
 
-    /// Quadratic loop over a stack array; `piece.len() <= SHORT_PIECE`.
-    fn encode_short(&self, piece: &[u8], out: &mut Vec<TokenId>) {
-        // parts[i] = token i and the merge of (token i, token i + 1).
-        let mut ids = [0 as TokenId; SHORT_PIECE];
-        let mut merges = [NO_MERGE; SHORT_PIECE];
+    /// Quadratic loop over stack arrays; `piece.len() <= N`.
+    fn encode_short<const N: usize>(&self, piece: &[u8], out: &mut Vec<TokenId>) {
+        // ids[i] = token i; merges[i] = the merge of (token i, token i + 1).
+        let mut ids = [0 as TokenId; N];
+        let mut merges = [NO_MERGE; N];
         let mut len = piece.len();
         for (slot, &b) in ids.iter_mut().zip(piece) {
             *slot = self.byte_ids[b as usize];
