@@ -209,8 +209,8 @@ def topk_cosine(
     sim = np.zeros((q.shape[0], k), dtype=np.float32)
     for start in range(0, q.shape[0], chunk):
         s = q[start : start + chunk] @ kk.T
-        part = (
-            np.argpartition(-s, k - 1, axis=1)[:, :k]
+        part = (  # partition the similarities themselves: no negated copy of the block
+            np.argpartition(s, s.shape[1] - k, axis=1)[:, -k:]
             if k < s.shape[1]
             else np.tile(np.arange(s.shape[1]), (s.shape[0], 1))
         )
@@ -256,7 +256,7 @@ def omp(
     b, m_cand, _ = atoms.shape
     k = min(k, m_cand)
     x = np.asarray(x, dtype=np.float64)
-    a = np.asarray(atoms, dtype=np.float64)
+    a = np.asarray(atoms, dtype=np.float32)  # the big B x M x m block: float32 for selection
     norms = np.linalg.norm(a, axis=2)
     norms[norms == 0] = 1.0
     chosen = np.zeros((b, k), dtype=np.int64)
@@ -266,7 +266,7 @@ def omp(
     taken = np.zeros((b, m_cand), dtype=bool)
     rows = np.arange(b)
     for step in range(k):
-        corr = np.einsum("bmd,bd->bm", a, residual) / norms
+        corr = (a @ residual[:, :, None].astype(np.float32))[:, :, 0] / norms
         if not nonneg:
             corr = np.abs(corr)
         corr[taken] = -np.inf
@@ -274,7 +274,7 @@ def omp(
         chosen[:, step] = pick
         taken[rows, pick] = True
         active[:, step] = corr[rows, pick] > (0.0 if nonneg else -np.inf)
-        sel = a[rows[:, None], chosen[:, : step + 1]]  # B x s x m
+        sel = a[rows[:, None], chosen[:, : step + 1]].astype(np.float64)  # B x s x m
         coef = _masked_lstsq(sel, x, active[:, : step + 1])
         if nonneg:
             for _ in range(step + 1):
@@ -283,7 +283,7 @@ def omp(
                     break
                 active[:, : step + 1] &= ~neg
                 coef = _masked_lstsq(sel, x, active[:, : step + 1])
-        residual = x - np.einsum("bs,bsd->bd", coef, sel)
+        residual = x - (coef[:, None, :] @ sel)[:, 0, :]
     return chosen, coef
 
 
@@ -291,9 +291,9 @@ def _masked_lstsq(sel: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndarra
     """``argmin_c |x_b - sum_s c_s sel_bs|`` per row over the atoms with ``mask`` set (the other
     coefficients are 0): normal equations with inactive rows/columns replaced by the identity."""
     m = mask.astype(np.float64)
-    gram = np.einsum("bsd,btd->bst", sel, sel) * m[:, :, None] * m[:, None, :]
+    gram = (sel @ sel.transpose(0, 2, 1)) * m[:, :, None] * m[:, None, :]
     gram += np.eye(sel.shape[1]) * (1.0 - m)[:, :, None] + 1e-8 * np.eye(sel.shape[1])
-    rhs = np.einsum("bsd,bd->bs", sel, x) * m
+    rhs = (sel @ x[:, :, None])[:, :, 0] * m
     return np.linalg.solve(gram, rhs[..., None])[..., 0] * m
 
 
@@ -544,7 +544,7 @@ def omp_init(
     top_k: int = 8,
     candidates: int = 64,
     convex: bool | None = None,
-    batch: int = 2048,
+    batch: int = 512,
     **_: object,
 ) -> Recipe:
     """OMP (mergekit tokensurgeon): in a donor space D where every new token and every shared
