@@ -223,15 +223,12 @@ def report(work: Path, max_bytes: int, methods: list[str], context: int) -> str:
                     if aux_old_cold is None:
                         aux_old_cold = tp.timings.get("aux_old", 0.0)
                 for method in methods:
+                    decomposed = "decompose" in tp.timings
                     t = time.perf_counter()
-                    rec = tp.recipe(method)
-                    tp.apply(rec)
-                    secs = (
-                        time.perf_counter()
-                        - t
-                        - (tp.timings.get("decompose", 0.0) if method in PIECE_METHODS else 0.0)
-                    )
-                    secs = max(secs, 0.0)
+                    tp.apply(tp.recipe(method))
+                    secs = time.perf_counter() - t
+                    if not decomposed:  # this call decomposed the targets: not recipe time
+                        secs -= tp.timings.get("decompose", 0.0)
                     total = secs
                     if method in PIECE_METHODS:
                         total += tp.timings.get("decompose", 0.0)
