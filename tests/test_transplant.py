@@ -291,6 +291,10 @@ def tiny(tmp_path_factory):
     """(dir of a tied model, dir of an untied model, old toksmith tokenizer, new tokenizer)."""
     if not REAL_CORE:
         pytest.skip("toksmith._core (Rust extension) not built")
+    # One thread: these matrices are tiny, and on a shared CPU two spinning OpenMP threads made
+    # the module 2-3x slower than one.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("tiny")
     text = _train_text()
     old = _train_tok(tmp, "old", text, 600)
@@ -305,7 +309,8 @@ def tiny(tmp_path_factory):
         model.save_pretrained(str(d))
         _hf_tok(old, tmp).save_pretrained(str(d))
         dirs[tied] = d
-    return dirs[True], dirs[False], old, new
+    yield dirs[True], dirs[False], old, new
+    torch.set_num_threads(threads)
 
 
 def _logits(model, ids):
