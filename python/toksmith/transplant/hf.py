@@ -166,17 +166,29 @@ def hf_vocab(hf_tok: Any, rows: int | None = None) -> M.Vocab:
     vocab = M.Vocab(tokens, specials)
     greedy = M.greedy_decomposer(vocab)
 
+    def split_many(items: list[bytes]) -> list[list[int]]:
+        """The old tokenizer's ids for each item (one batch call), where they reproduce the
+        item's bytes; greedy longest match otherwise (non-UTF-8 bytes, normalisation)."""
+        texts: list[str | None] = []
+        for data in items:
+            try:
+                texts.append(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(None)
+        ok = [t for t in texts if t is not None]
+        enc = iter(hf_tok(ok, add_special_tokens=False)["input_ids"] if ok else [])
+        out = []
+        for data, text in zip(items, texts):
+            ids = list(next(enc)) if text is not None else []
+            exact = b"".join(tokens[i] or b"\0" for i in ids if 0 <= i < size) == data
+            out.append(ids if text is not None and exact else greedy(data))
+        return out
+
     def split(data: bytes) -> list[int]:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return greedy(data)
-        ids = hf_tok.encode(text, add_special_tokens=False)
-        if b"".join(tokens[i] or b"\0" for i in ids if 0 <= i < size) == data:
-            return list(ids)
-        return greedy(data)
+        return split_many([data])[0]
 
     vocab.decompose = split
+    vocab.decompose_many = split_many
     return vocab
 
 
@@ -255,35 +267,48 @@ class AuxEmbedder:
         self.path = p
 
     def encode(
-        self, texts: list[str], batch: int = 512, progress: _Progress | None = None
+        self, texts: list[str], max_tokens: int = 32768, progress: _Progress | None = None
     ) -> np.ndarray:
+        """One unit vector per text. Speed on CPU: each distinct text is embedded once, all texts
+        are tokenized in one batch call, sorted by token count and cut into batches of about
+        ``max_tokens`` padded tokens (so padding is at most a few tokens per row), under
+        ``torch.inference_mode``."""
         torch = self.torch
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        bar = progress.bar(len(texts), "aux embeddings") if progress else None
+        dim = self.model.config.hidden_size
+        uniq = list(dict.fromkeys(texts))
+        where = {t: i for i, t in enumerate(uniq)}
+        enc = self.tokenizer(uniq, truncation=True, max_length=32)["input_ids"]
+        order = sorted(range(len(uniq)), key=lambda i: len(enc[i]))
+        vecs = np.zeros((len(uniq), dim), dtype=np.float32)
+        bar = progress.bar(len(uniq), "aux embeddings") if progress else None
+        pad = self.tokenizer.pad_token_id or 0
         with torch.inference_mode():
-            for s in range(0, len(order), batch):
-                idx = order[s : s + batch]
-                enc = self.tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=32,
-                    return_tensors="pt",
-                )
-                h = self.model(**enc).last_hidden_state
+            lengths = [max(len(enc[i]), 1) for i in order]  # non-decreasing
+            s = 0
+            while s < len(order):
+                n = max(1, max_tokens // lengths[s])
+                while n > 1 and n * lengths[min(s + n, len(order)) - 1] > max_tokens:
+                    n = max(1, max_tokens // lengths[min(s + n, len(order)) - 1])
+                idx = order[s : s + n]
+                width = len(enc[idx[-1]])
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for r, i in enumerate(idx):
+                    ids[r, : len(enc[i])] = torch.tensor(enc[i])
+                    mask[r, : len(enc[i])] = 1
+                h = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
                 if self.mode == "cls":
                     v = h[:, 0]
                 else:
-                    m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+                    m = mask.unsqueeze(-1).to(h.dtype)
                     v = (h * m).sum(1) / m.sum(1).clamp(min=1)
-                v = torch.nn.functional.normalize(v, dim=-1)
-                out[idx] = v.float().numpy()
+                vecs[idx] = torch.nn.functional.normalize(v, dim=-1).float().numpy()
                 if bar is not None:
                     bar.update(len(idx))
+                s += len(idx)
         if bar is not None:
             bar.close()
-        return out
+        return vecs[[where[t] for t in texts]]
 
 
 def _cached_encode(emb: AuxEmbedder, texts: list[str], log: _Progress) -> np.ndarray:
@@ -303,9 +328,14 @@ def _cached_encode(emb: AuxEmbedder, texts: list[str], log: _Progress) -> np.nda
     if path.is_file():
         arr = np.load(path)
         if arr.shape[0] == len(texts):
-            log.note(f"aux embeddings of the old vocabulary from cache {path}")
+            log.note(f"aux embeddings of {len(texts)} texts from cache {path}")
             return arr
+    t = time.perf_counter()
     arr = emb.encode(texts, progress=log)
+    log.note(
+        f"aux embeddings of {len(texts)} texts ({len(set(texts))} distinct) in "
+        f"{time.perf_counter() - t:.1f}s"
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")
@@ -404,6 +434,7 @@ class Transplanter:
         self._aux_done = False
         self._donor_done = False
         self.warnings: list[str] = []
+        self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ special tokens
     def _old_content(self, old_id: int) -> str | None:
@@ -475,6 +506,8 @@ class Transplanter:
 
     # ------------------------------------------------------------------ auxiliary spaces
     def _ensure_aux(self) -> None:
+        """Auxiliary embeddings of every old token and every target (once; timed in
+        ``self.timings``)."""
         if self._aux_done:
             return
         self._aux_done = True
@@ -496,8 +529,12 @@ class Transplanter:
         p = self.problem
         old_texts = [token_text(t) for t in self.old.tokens]
         tgt_texts = [token_text(self.new.tokens[i]) for i in p.targets.tolist()]
+        t = time.perf_counter()
         p.phi_old = _cached_encode(emb, old_texts, self.log)
-        vecs = emb.encode(tgt_texts, progress=self.log)
+        self.timings["aux_old"] = time.perf_counter() - t
+        t = time.perf_counter()
+        vecs = _cached_encode(emb, tgt_texts, self.log)
+        self.timings["aux_new"] = time.perf_counter() - t
         phi_new = np.zeros((self.new.size, vecs.shape[1]), dtype=np.float32)
         phi_new[p.targets] = vecs
         p.phi_new = phi_new
@@ -545,16 +582,27 @@ class Transplanter:
             raise TransplantError(
                 f"unknown method {method!r}; expected one of {', '.join(M.METHODS)}"
             )
-        if method in ("hybrid", "focus", "omp"):
-            self._ensure_aux()
         if method == "omp":
             self._ensure_donor()
-        if method in ("hybrid", "subword-mean", "omp", "focus") and self.problem.pieces is None:
+        p = self.problem
+        if method in ("hybrid", "focus") or (method == "omp" and p.donor is None):
+            self._ensure_aux()
+        if method == "omp":
+            needs_pieces = M.omp_space(p) == "pieces"
+        else:
+            needs_pieces = method in ("hybrid", "subword-mean") or (
+                method == "focus" and p.phi_new is None
+            )
+        if needs_pieces and p.pieces is None:
+            t = time.perf_counter()
+            M.decompose_targets(p)
+            self.timings["decompose"] = time.perf_counter() - t
             self.log.note(
-                f"decomposing {len(self.problem.targets)} new tokens with the old tokenizer"
+                f"decomposed {len(p.targets)} new tokens with the old tokenizer in "
+                f"{self.timings['decompose']:.1f}s"
             )
         t = time.perf_counter()
-        r = M.recipe(method, self.problem, **{k: v for k, v in options.items() if v is not None})
+        r = M.recipe(method, p, **{k: v for k, v in options.items() if v is not None})
         self.log.note(f"{method}: recipe in {time.perf_counter() - t:.1f}s {r.counts}")
         return r
 
