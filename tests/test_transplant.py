@@ -565,6 +565,25 @@ def test_donor_with_another_vocabulary_is_an_error(tiny, tmp_path):
         hf.transplant(tied_dir, new, "omp", donor=tied_dir, aux_model=False)
 
 
+def test_donor_of_another_hidden_size_is_an_error(tiny, tmp_path):
+    from toksmith.transplant import hf
+
+    tied_dir, _, _, new = tiny
+    cfg = transformers.LlamaConfig(
+        vocab_size=new.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+    )
+    donor = transformers.LlamaForCausalLM(cfg)
+    out = tmp_path / "out"
+    with pytest.raises(hf.TransplantError, match="donor hidden size 32 differs.* 64"):
+        hf.transplant(tied_dir, new, "omp", donor=donor, aux_model=False, out_dir=out)
+    assert not out.exists()
+
+
 def test_failed_save_leaves_no_partial_output(tiny, tmp_path, monkeypatch):
     from toksmith.transplant import hf
 

@@ -556,6 +556,13 @@ class Transplanter:
         else:
             model = donor
         w = model.get_input_embeddings().weight.detach().float().cpu().numpy()
+        base_width = self.model.get_input_embeddings().weight.shape[1]
+        if w.shape[1] != base_width:
+            raise TransplantError(
+                f"donor hidden size {w.shape[1]} differs from the base model's {base_width}: "
+                "the donor must be a model of the base's width that already uses the new "
+                "tokenizer (e.g. the same architecture trained with it)"
+            )
         if w.shape[0] < self.new.size:
             raise TransplantError(
                 f"donor has {w.shape[0]} embedding rows but the new tokenizer {self.new.size} ids: "
