@@ -519,7 +519,7 @@ def patterns_cmd() -> None:
 )
 @click.option("--aux-model", default=None, help="Sentence-embedding model dir (default: MiniLM).")
 @click.option("--no-aux", is_flag=True, help="Use the model's own embeddings, no aux model.")
-@click.option("--donor", default=None, help="OMP: a model dir that uses NEW_TOKENIZER.")
+@click.option("--donor", default=None, help="OMP: a model dir (base's width) using NEW_TOKENIZER.")
 @click.option("--top-k", type=int, default=None, help="hybrid: global neighbours; omp: atoms.")
 @click.option("--temperature", type=float, default=None, help="hybrid: softmax temperature T.")
 @click.option("--weight", type=float, default=None, help="hybrid: global weight lambda.")
