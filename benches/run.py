@@ -141,10 +141,18 @@ def median_runs(spec: dict[str, Any], runs: int, timeout: float, label: str) -> 
 # ---------------------------------------------------------------------------------------------
 
 
+def selected(tools: list[str], args: argparse.Namespace) -> list[str]:
+    """`tools` narrowed to `--tools` (toksmith is kept: every ratio is against it)."""
+    if not args.tools:
+        return tools
+    wanted = {"toksmith", *args.tools.split(",")}
+    return [t for t in tools if t in wanted]
+
+
 def bench_train(files: list[Path], vocabs: list[int], args: argparse.Namespace) -> list[dict]:
     rows = []
     for vocab in vocabs:
-        for tool in TRAIN_TOOLS:
+        for tool in selected(TRAIN_TOOLS, args):
             out = args.out / "train" / f"{tool}-{vocab}"
             spec = {
                 "task": "train",
@@ -251,7 +259,7 @@ def bench_encode(files: list[Path], args: argparse.Namespace, modes: list[str]) 
     rows = []
     for rank in RANKS:
         group = []
-        for tool in ENCODE_TOOLS:
+        for tool in selected(ENCODE_TOOLS, args):
             tool_modes = [m for m in modes if m != "decode" or tool in DECODE_TOOLS]
             if not tool_modes:
                 continue
@@ -282,7 +290,7 @@ def bench_patho(args: argparse.Namespace, size: int) -> list[dict]:
     rows = []
     for name in common.PATHOLOGICAL:
         group = []
-        for tool in ENCODE_TOOLS:
+        for tool in selected(ENCODE_TOOLS, args):
             spec = {"task": "patho", "tool": tool, "rank": "o200k", "input": name, "size": size}
             r = median_runs(spec, args.runs, args.timeout, f"patho {name} {tool}")
             row = {"tool": tool, "input": name, **r}
@@ -560,6 +568,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="exit 1 unless toksmith ran everywhere with HF's merges and tiktoken's ids (CI)",
     )
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
+    p.add_argument(
+        "--tools",
+        default=None,
+        help="comma list of tools to run (default: all that install; toksmith always runs)",
+    )
     p.add_argument("--out", type=Path, default=HERE / "out")
     p.add_argument(
         "--corpus", type=Path, action="append", help="text file(s) to use instead of the tier's"
