@@ -2,14 +2,14 @@
 //!
 //! A list of `n` ints normally costs `n` int allocations (CPython interns only -5..=256): for a
 //! 20 MB text that is 5 million objects, about a third of the time of the BPE itself. A tokenizer
-//! instead keeps one int object per vocabulary id, made on first use (200k ids: ~6 MB, a few
-//! ms), and fills result lists with new references to those. Reading ids walks a list in place.
+//! instead keeps one int object per vocabulary id, each made when first needed (at most ~6 MB for
+//! 200k ids), and fills result lists with new references to those. Reading ids walks a list in place.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyInt, PyList};
+use std::sync::Mutex;
 use toksmith_engine::TokenId;
 
 fn int(py: Python<'_>, id: TokenId) -> Bound<'_, PyInt> {
@@ -17,19 +17,12 @@ fn int(py: Python<'_>, id: TokenId) -> Bound<'_, PyInt> {
     obj
 }
 
-/// One Python int per id `0..len`, created on first use.
+/// One Python int per id, each made the first time it is needed (so a first call pays only for
+/// the ids it uses, not for the whole vocabulary).
 #[derive(Default)]
-pub(crate) struct IdObjects(GILOnceCell<Vec<Py<PyInt>>>);
+pub(crate) struct IdObjects(Mutex<Vec<Option<Py<PyInt>>>>);
 
 impl IdObjects {
-    fn objects(&self, py: Python<'_>, len: usize) -> &[Py<PyInt>] {
-        self.0.get_or_init(py, || {
-            (0..len)
-                .map(|id| int(py, id as TokenId).unbind())
-                .collect::<Vec<_>>()
-        })
-    }
-
     /// `ids` as a Python list; `len` is the vocabulary size (ids beyond it get fresh ints).
     pub(crate) fn list<'py>(
         &self,
@@ -37,14 +30,24 @@ impl IdObjects {
         len: usize,
         ids: &[TokenId],
     ) -> PyResult<Bound<'py, PyList>> {
-        let objects = self.objects(py, len);
-        PyList::new(
-            py,
-            ids.iter().map(|&id| match objects.get(id as usize) {
-                Some(obj) => obj.bind(py).clone(),
+        // Only code holding the GIL takes this lock, so it is never contended; a poisoned lock
+        // (a panic while filling) still holds valid ints.
+        let mut objects = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if objects.len() < len {
+            objects.resize_with(len, || None);
+        }
+        let items: Vec<Bound<'py, PyInt>> = ids
+            .iter()
+            .map(|&id| match objects.get_mut(id as usize) {
+                Some(slot) => slot
+                    .get_or_insert_with(|| int(py, id).unbind())
+                    .bind(py)
+                    .clone(),
                 None => int(py, id),
-            }),
-        )
+            })
+            .collect();
+        drop(objects);
+        PyList::new(py, items)
     }
 
     /// A list of lists, one per id vector.

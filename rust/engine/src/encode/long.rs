@@ -47,7 +47,7 @@ impl BpeModel {
             let m = queue.memo.merge_of(self, list.id(i), list.id(i + 1));
             queue.push(m.rank, i);
         }
-        while let Some((rank, mut positions)) = queue.pop() {
+        while let Some((rank, mut positions, slot)) = queue.pop() {
             positions.sort_unstable();
             for (i, &pos) in positions.iter().enumerate() {
                 if !self.try_merge(&mut list, queue, rank, pos) {
@@ -62,7 +62,7 @@ impl BpeModel {
                     break;
                 }
             }
-            queue.recycle(rank, positions);
+            queue.recycle(slot, positions);
         }
         list.emit(out);
     }
@@ -198,11 +198,18 @@ impl PairMemo {
 }
 
 /// Pending pairs: per rank, the positions of the pairs' left nodes (see the module docs).
+///
+/// A rank's bucket is a slab from a pool (`slot_of[r]` is 1 + its index, 0 when the rank has
+/// none), so making room for 200k ranks writes one `u32` each instead of a `Vec` header each, and
+/// slabs keep their allocations from piece to piece.
 #[derive(Default)]
 struct RankQueue {
     memo: PairMemo,
-    buckets: Vec<Vec<u32>>,
-    /// Bit `r` set when `buckets[r]` is non-empty.
+    slot_of: Vec<u32>,
+    slabs: Vec<Vec<u32>>,
+    /// Slabs not assigned to a rank (1-based, like `slot_of`).
+    free: Vec<u32>,
+    /// Bit `r` set when rank `r` has a bucket.
     words: Vec<u64>,
     /// Bit `w` set when `words[w]` is non-zero.
     summary: Vec<u64>,
@@ -220,8 +227,8 @@ impl RankQueue {
             };
         }
         let limit = model.rank_limit;
-        if self.buckets.len() < limit {
-            self.buckets.resize_with(limit, Vec::new);
+        if self.slot_of.len() < limit {
+            self.slot_of.resize(limit, 0);
             self.words.resize(limit.div_ceil(64), 0);
             self.summary.resize(limit.div_ceil(64 * 64), 0);
         }
@@ -233,10 +240,18 @@ impl RankQueue {
             return;
         }
         let r = rank as usize;
-        self.buckets[r].push(pos);
-        self.words[r / 64] |= 1 << (r % 64);
-        self.summary[r / 4096] |= 1 << (r / 64 % 64);
-        self.cursor = self.cursor.min(rank);
+        let mut slot = self.slot_of[r];
+        if slot == 0 {
+            slot = self.free.pop().unwrap_or_else(|| {
+                self.slabs.push(Vec::new());
+                self.slabs.len() as u32
+            });
+            self.slot_of[r] = slot;
+            self.words[r / 64] |= 1 << (r % 64);
+            self.summary[r / 4096] |= 1 << (r / 64 % 64);
+            self.cursor = self.cursor.min(rank);
+        }
+        self.slabs[slot as usize - 1].push(pos);
     }
 
     /// The lowest queued rank.
@@ -257,24 +272,26 @@ impl RankQueue {
         }
     }
 
-    /// Take the lowest rank's bucket (unsorted).
-    fn pop(&mut self) -> Option<(u32, Vec<u32>)> {
+    /// Take the lowest rank's bucket (unsorted) and the slab it came from.
+    fn pop(&mut self) -> Option<(u32, Vec<u32>, u32)> {
         let rank = self.min_rank()?;
         let r = rank as usize;
         self.words[r / 64] &= !(1 << (r % 64));
         if self.words[r / 64] == 0 {
             self.summary[r / 4096] &= !(1 << (r / 64 % 64));
         }
-        Some((rank, std::mem::take(&mut self.buckets[r])))
+        let slot = std::mem::take(&mut self.slot_of[r]);
+        let positions = std::mem::take(&mut self.slabs[slot as usize - 1]);
+        Some((rank, positions, slot))
     }
 
-    /// Give a popped bucket's allocation back (if nothing was queued under its rank since, and
-    /// it is not so large that keeping it would hold memory after a huge piece).
-    fn recycle(&mut self, rank: u32, mut positions: Vec<u32>) {
-        let slot = &mut self.buckets[rank as usize];
-        if slot.is_empty() && positions.capacity() <= KEEP_BUCKET {
+    /// Return a popped bucket's slab to the pool, keeping its allocation unless it is so large
+    /// that keeping it would hold memory after a huge piece.
+    fn recycle(&mut self, slot: u32, mut positions: Vec<u32>) {
+        if positions.capacity() <= KEEP_BUCKET {
             positions.clear();
-            *slot = positions;
+            self.slabs[slot as usize - 1] = positions;
         }
+        self.free.push(slot);
     }
 }
