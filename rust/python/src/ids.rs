@@ -36,18 +36,17 @@ impl IdObjects {
         if objects.len() < len {
             objects.resize_with(len, || None);
         }
-        let items: Vec<Bound<'py, PyInt>> = ids
-            .iter()
-            .map(|&id| match objects.get_mut(id as usize) {
+        // Filled straight from the iterator (exact size), without an intermediate vector.
+        PyList::new(
+            py,
+            ids.iter().map(|&id| match objects.get_mut(id as usize) {
                 Some(slot) => slot
                     .get_or_insert_with(|| int(py, id).unbind())
                     .bind(py)
                     .clone(),
                 None => int(py, id),
-            })
-            .collect();
-        drop(objects);
-        PyList::new(py, items)
+            }),
+        )
     }
 
     /// A list of lists, one per id vector.
