@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList};
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 use toksmith_engine::TokenId;
 
 fn int(py: Python<'_>, id: TokenId) -> Bound<'_, PyInt> {
@@ -30,9 +30,16 @@ impl IdObjects {
         len: usize,
         ids: &[TokenId],
     ) -> PyResult<Bound<'py, PyList>> {
-        // Only code holding the GIL takes this lock, so it is never contended; a poisoned lock
-        // (a panic while filling) still holds valid ints.
-        let mut objects = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Only code holding the GIL takes this lock. Building the list can run a garbage
+        // collection, whose finalizers may encode again on this thread: then the lock is taken
+        // and that inner call simply makes fresh ints. A poisoned lock still holds valid ints.
+        let mut objects = match self.0.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                return PyList::new(py, ids.iter().map(|&id| int(py, id)));
+            }
+        };
         if objects.len() < len {
             objects.resize_with(len, || None);
         }
