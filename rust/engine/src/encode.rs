@@ -20,16 +20,23 @@
 //! - Long pieces use a linked list and rank-bucketed queue, `O(n log n)` in the worst case
 //!   (see [`long`]).
 //!
-//! The merges live in one hash table keyed by the packed pair `left << 32 | right`.
+//! A text's pieces are independent, so [`PieceStream`] takes them a few ahead of encoding: when
+//! a piece arrives its whole-token line is prefetched, and it is encoded [`AHEAD`] pieces later,
+//! by which time the line has arrived. Lookups into megabyte tables then overlap instead of
+//! each stalling the pre-tokenizer's branchy scan.
+//!
+//! The merges live in one hash table keyed by the packed pair `left << 32 | right`, a
+//! [`table::LineTable`] whose lookups read one cache line.
 
 mod cache;
 mod index;
 mod long;
+mod table;
 
 use crate::vocab::{TokenId, Vocab};
 use cache::ModelTag;
 use index::TokenIndex;
-use rustc_hash::FxHashMap;
+use table::{fits_line, LineTable};
 
 /// Pieces up to this many bytes use the stack-array loop; longer ones use the rank queue.
 const SHORT_PIECE: usize = 128;
@@ -39,7 +46,7 @@ const NO_RANK: u32 = u32::MAX;
 const DEAD: TokenId = TokenId::MAX;
 
 /// The outcome of merging one adjacent pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct PairMerge {
     rank: u32,
     result: TokenId,
@@ -50,6 +57,13 @@ const NO_MERGE: PairMerge = PairMerge {
     result: DEAD,
 };
 
+/// Pair key -> merge, four to a cache line.
+type PairTable = LineTable<u64, PairMerge, 4>;
+const _: () = assert!(fits_line::<u64, PairMerge, 4>());
+
+/// Bloom filter bits per merge in the pair table.
+const PAIR_FILTER_BITS: usize = 6;
+
 fn pair_key(left: TokenId, right: TokenId) -> u64 {
     (u64::from(left) << 32) | u64::from(right)
 }
@@ -58,7 +72,7 @@ fn pair_key(left: TokenId, right: TokenId) -> u64 {
 #[derive(Clone, Debug)]
 pub struct BpeModel {
     byte_ids: [TokenId; 256],
-    pairs: FxHashMap<u64, PairMerge>,
+    pairs: PairTable,
     /// Ordinary token bytes -> id, for `ignore_merges`.
     tokens: TokenIndex,
     /// Marks this model's entries in the per-thread memo of merged pieces.
@@ -72,22 +86,19 @@ impl BpeModel {
     /// Build the pair table from `vocab.merges()`. When a pair appears twice, its lowest rank
     /// counts (the later duplicate could never fire).
     pub fn new(vocab: &Vocab) -> Self {
-        let mut pairs: FxHashMap<u64, PairMerge> = FxHashMap::default();
-        pairs.reserve(vocab.merges().len());
+        let mut pairs = PairTable::with_capacity(vocab.merges().len());
         for m in vocab.merges() {
             let merge = PairMerge {
                 rank: m.rank,
                 result: m.result,
             };
-            pairs
-                .entry(pair_key(m.left, m.right))
-                .and_modify(|old| {
-                    if merge.rank < old.rank {
-                        *old = merge
-                    }
-                })
-                .or_insert(merge);
+            let key = pair_key(m.left, m.right);
+            if pairs.get(key).is_none_or(|old| merge.rank < old.rank) {
+                pairs.insert(key, merge);
+            }
         }
+        // Most pair lookups on text without repeats miss: let an L2-sized filter answer them.
+        let pairs = pairs.with_filter(PAIR_FILTER_BITS);
         let tokens = TokenIndex::new(vocab.ordinary_tokens());
         let rank_limit = vocab.merges().iter().map(|m| m.rank as usize + 1).max();
         BpeModel {
@@ -154,10 +165,7 @@ impl BpeModel {
 
     #[inline]
     fn merge_of(&self, left: TokenId, right: TokenId) -> PairMerge {
-        self.pairs
-            .get(&pair_key(left, right))
-            .copied()
-            .unwrap_or(NO_MERGE)
+        self.pairs.get(pair_key(left, right)).unwrap_or(NO_MERGE)
     }
 
     /// Quadratic loop over stack arrays; `piece.len() <= N`.
@@ -201,6 +209,49 @@ impl BpeModel {
             }
         }
         out.extend_from_slice(&ids[..len]);
+    }
+}
+
+/// How many pieces a [`PieceStream`] holds before encoding the oldest (a power of two).
+const AHEAD: usize = 8;
+
+/// Encodes a stream of pieces in order, prefetching each piece's lookups [`AHEAD`] pieces early.
+pub struct PieceStream<'m, 't> {
+    model: &'m BpeModel,
+    ring: [&'t [u8]; AHEAD],
+    /// Pieces pushed so far (the ring holds the last `min(pushed, AHEAD)`).
+    pushed: usize,
+}
+
+impl<'m, 't> PieceStream<'m, 't> {
+    pub fn new(model: &'m BpeModel) -> Self {
+        PieceStream {
+            model,
+            ring: [&[]; AHEAD],
+            pushed: 0,
+        }
+    }
+
+    /// Take the next piece; the piece pushed [`AHEAD`] calls ago is encoded into `out`.
+    #[inline]
+    pub fn push(&mut self, piece: &'t [u8], out: &mut Vec<TokenId>) {
+        if self.model.ignore_merges && piece.len() > 1 {
+            self.model.tokens.prefetch(piece);
+        }
+        let slot = &mut self.ring[self.pushed % AHEAD];
+        let oldest = std::mem::replace(slot, piece);
+        self.pushed += 1;
+        if self.pushed > AHEAD {
+            self.model.encode_piece(oldest, out);
+        }
+    }
+
+    /// Encode the pieces still held.
+    pub fn finish(self, out: &mut Vec<TokenId>) {
+        let held = self.pushed.min(AHEAD);
+        for k in self.pushed - held..self.pushed {
+            self.model.encode_piece(self.ring[k % AHEAD], out);
+        }
     }
 }
 

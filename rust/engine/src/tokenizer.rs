@@ -19,7 +19,7 @@
 //! union of the original groups its normalized bytes come from.
 
 use crate::decode::Decoder;
-use crate::encode::BpeModel;
+use crate::encode::{BpeModel, PieceStream};
 use crate::error::Result;
 use crate::normalize::Normalizer;
 use crate::pretokenize::PreTokenizer;
@@ -210,9 +210,10 @@ impl Tokenizer {
             return;
         }
         let normalized = self.normalizer.apply(text);
-        self.pretokenizer.for_each_piece(&normalized, |piece| {
-            self.model.encode_piece(piece.as_bytes(), out)
-        });
+        let mut stream = PieceStream::new(&self.model);
+        self.pretokenizer
+            .for_each_piece(&normalized, |piece| stream.push(piece.as_bytes(), out));
+        stream.finish(out);
     }
 
     /// Encode `text[start..end]`, pushing ids and their byte ranges in `text`.

@@ -157,6 +157,20 @@ proptest! {
         prop_assert_eq!(&got, &tiktoken_reference(&vocab, &piece));
         prop_assert_eq!(&got, &reference(&vocab, &piece, true));
     }
+
+    #[test]
+    fn streams_encode_pieces_in_order(seed in any::<u64>(), pieces in prop::collection::vec(input(), 0..3 * AHEAD)) {
+        let vocab = random_rank_vocab(seed, 40);
+        let model = BpeModel::new(&vocab).with_ignore_merges(true);
+        let mut streamed = Vec::new();
+        let mut stream = PieceStream::new(&model);
+        for p in &pieces {
+            stream.push(p, &mut streamed);
+        }
+        stream.finish(&mut streamed);
+        let one_by_one: Vec<TokenId> = pieces.iter().flat_map(|p| tiktoken_reference(&vocab, p)).collect();
+        prop_assert_eq!(streamed, one_by_one);
+    }
 }
 
 #[test]
