@@ -135,7 +135,7 @@ impl<K: Key, V: Copy + Default, const N: usize> LineTable<K, V, N> {
     }
 
     /// The value stored under `key`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, key: K) -> Option<V> {
         if !self.filter.is_empty() {
             let (word, bits) = filter_slot(key.hash(), self.filter.len());
