@@ -17,7 +17,9 @@
 //! - Short pieces (at most [`SHORT_PIECE`] bytes) use a flat array on the stack: find the
 //!   lowest-ranked pair by a linear scan, merge it, refresh the two neighbouring pair ranks.
 //!   Quadratic, but with tiny constants and no allocation.
-//! - Long pieces use a linked list and rank-bucketed queue, `O(n log n)` in the worst case
+//! - Long pieces made of few runs of equal bytes (a run of one letter, of spaces) are merged run
+//!   by run (see [`runs`]).
+//! - Other long pieces use a linked list and rank-bucketed queue, `O(n log n)` in the worst case
 //!   (see [`long`]).
 //!
 //! A text's pieces are independent, so [`PieceStream`] takes them a few ahead of encoding: when
@@ -31,6 +33,7 @@
 mod cache;
 mod index;
 mod long;
+mod runs;
 mod table;
 
 use crate::vocab::{TokenId, Vocab};
@@ -151,7 +154,7 @@ impl BpeModel {
             self.encode_short::<16>(piece, out)
         } else if piece.len() <= SHORT_PIECE {
             self.encode_short::<SHORT_PIECE>(piece, out)
-        } else {
+        } else if !self.encode_runs(piece, out) {
             self.encode_long(piece, out)
         }
     }

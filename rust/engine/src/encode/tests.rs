@@ -139,6 +139,38 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// Pieces longer than [`SHORT_PIECE`] made of a few long runs (the run path's input).
+fn runs_input() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec((prop::sample::select(ALPHABET), 1usize..200), 1..5).prop_map(|runs| {
+        let mut piece: Vec<u8> = runs
+            .iter()
+            .flat_map(|&(b, n)| std::iter::repeat_n(b, n))
+            .collect();
+        piece.resize(piece.len().max(SHORT_PIECE + 1), b'a');
+        piece
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn run_path_matches_the_list_path_and_the_references(seed in any::<u64>(), n in 1usize..80, piece in runs_input(), ranks in any::<bool>()) {
+        let vocab = if ranks { random_rank_vocab(seed, n) } else { random_merge_vocab(seed, n) };
+        let model = BpeModel::new(&vocab).with_ignore_merges(ranks);
+        let mut by_runs = Vec::new();
+        if model.encode_runs(&piece, &mut by_runs) {
+            let mut by_list = Vec::new();
+            model.encode_long(&piece, &mut by_list);
+            prop_assert_eq!(&by_runs, &by_list);
+        } else {
+            prop_assert!(by_runs.is_empty(), "a declined piece writes nothing");
+        }
+        let want = if ranks { tiktoken_reference(&vocab, &piece) } else { reference(&vocab, &piece, false) };
+        prop_assert_eq!(model.encode_piece_to_vec(&piece), want);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -207,6 +239,8 @@ fn long_runs_use_the_heap_and_match() {
             reference(&vocab, &piece, false)
         );
     }
+    // A run of a single byte is the run path's best case: it must take it.
+    assert!(model.encode_runs(&[b'a'; 1000], &mut Vec::new()));
 }
 
 #[test]
