@@ -75,6 +75,9 @@ fn pair_key(left: TokenId, right: TokenId) -> u64 {
 #[derive(Clone, Debug)]
 pub struct BpeModel {
     byte_ids: [TokenId; 256],
+    /// The merge of every pair of single-byte tokens, indexed by `first << 8 | second`: the
+    /// first lookups of every piece, dense so that the pairs of real text share a few lines.
+    byte_pairs: Box<[PairMerge]>,
     pairs: PairTable,
     /// Ordinary token bytes -> id, for `ignore_merges`.
     tokens: TokenIndex,
@@ -104,9 +107,17 @@ impl BpeModel {
         let pairs = pairs.with_filter(PAIR_FILTER_BITS);
         let tokens = TokenIndex::new(vocab.ordinary_tokens());
         let rank_limit = vocab.merges().iter().map(|m| m.rank as usize + 1).max();
+        let byte_ids: [TokenId; 256] = std::array::from_fn(|b| vocab.byte_id(b as u8));
+        let byte_pairs = (0..1usize << 16)
+            .map(|ab| {
+                let (a, b) = (byte_ids[ab >> 8], byte_ids[ab & 0xff]);
+                pairs.get(pair_key(a, b)).unwrap_or(NO_MERGE)
+            })
+            .collect();
         BpeModel {
             rank_limit: rank_limit.unwrap_or(0),
-            byte_ids: std::array::from_fn(|b| vocab.byte_id(b as u8)),
+            byte_ids,
+            byte_pairs,
             pairs,
             tokens,
             tag: ModelTag::fresh(),
@@ -166,6 +177,12 @@ impl BpeModel {
         out
     }
 
+    /// The merge of the single-byte tokens of `a` and `b`.
+    #[inline(always)]
+    fn byte_pair(&self, a: u8, b: u8) -> PairMerge {
+        self.byte_pairs[usize::from(a) << 8 | usize::from(b)]
+    }
+
     #[inline]
     fn merge_of(&self, left: TokenId, right: TokenId) -> PairMerge {
         self.pairs.get(pair_key(left, right)).unwrap_or(NO_MERGE)
@@ -180,8 +197,8 @@ impl BpeModel {
         for (slot, &b) in ids.iter_mut().zip(piece) {
             *slot = self.byte_ids[b as usize];
         }
-        for i in 0..len - 1 {
-            merges[i] = self.merge_of(ids[i], ids[i + 1]);
+        for (m, w) in merges.iter_mut().zip(piece.windows(2)) {
+            *m = self.byte_pair(w[0], w[1]);
         }
         loop {
             let mut best = NO_RANK;

@@ -43,9 +43,8 @@ impl BpeModel {
 
     fn merge_list(&self, piece: &[u8], queue: &mut RankQueue, out: &mut Vec<TokenId>) {
         let mut list = PieceList::new(piece, &self.byte_ids);
-        for i in 0..list.end - 1 {
-            let m = queue.memo.merge_of(self, list.id(i), list.id(i + 1));
-            queue.push(m.rank, i);
+        for (i, w) in (0..).zip(piece.windows(2)) {
+            queue.push(self.byte_pair(w[0], w[1]).rank, i);
         }
         while let Some((rank, mut positions, slot)) = queue.pop() {
             positions.sort_unstable();

@@ -123,7 +123,11 @@ impl PreTokenizer {
     /// fancy-regex otherwise.
     pub fn from_regex(pattern: &str) -> Result<Self> {
         let splitter = match Preset::from_pattern(pattern) {
-            Some(preset) => Splitter::Preset(preset),
+            Some(preset) => {
+                // Build the class tables now (a few ms), not in the first encode call.
+                classes::Tables::get();
+                Splitter::Preset(preset)
+            }
             None => match regex::Regex::new(pattern) {
                 Ok(re) => Splitter::Regex(re),
                 Err(_) => Splitter::Fancy(compile_fancy(pattern)?),
