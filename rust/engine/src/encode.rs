@@ -19,7 +19,8 @@
 //!   Quadratic, but with tiny constants and no allocation.
 //! - Long pieces made of few runs of equal bytes (a run of one letter, of spaces) are merged run
 //!   by run (see [`runs`]).
-//! - Other long pieces use a linked list and rank-bucketed queue, `O(n log n)` in the worst case
+//! - Other long pieces are cut into short chunks where no merge can cross (see [`chunks`]);
+//!   where cuts fail, a linked list and rank-bucketed queue, `O(n log n)` in the worst case
 //!   (see [`long`]).
 //!
 //! A text's pieces are independent, so [`PieceStream`] takes them a few ahead of encoding: when
@@ -31,6 +32,7 @@
 //! [`table::LineTable`] whose lookups read one cache line.
 
 mod cache;
+mod chunks;
 mod index;
 mod long;
 mod runs;
@@ -79,8 +81,13 @@ pub struct BpeModel {
     /// first lookups of every piece, dense so that the pairs of real text share a few lines.
     byte_pairs: Box<[PairMerge]>,
     pairs: PairTable,
-    /// Ordinary token bytes -> id, for `ignore_merges`.
+    /// Ordinary token bytes -> id, for `ignore_merges` and for checking chunk cuts.
     tokens: TokenIndex,
+    /// Byte length of each id's token, capped at 255 (for checking chunk cuts).
+    token_lens: Box<[u8]>,
+    /// Whether long pieces may be cut into chunks: no two ordinary tokens have the same bytes
+    /// (the cut test finds tokens by their bytes).
+    chunkable: bool,
     /// Marks this model's entries in the per-thread memo of merged pieces.
     tag: ModelTag,
     /// One more than the highest merge rank (the long-piece queue's bucket count).
@@ -106,6 +113,15 @@ impl BpeModel {
         // Most pair lookups on text without repeats miss: let an L2-sized filter answer them.
         let pairs = pairs.with_filter(PAIR_FILTER_BITS);
         let tokens = TokenIndex::new(vocab.ordinary_tokens());
+        let mut token_lens = vec![0u8; vocab.len()];
+        let mut distinct = rustc_hash::FxHashSet::default();
+        let mut chunkable = true;
+        for (id, bytes) in vocab.ordinary_tokens() {
+            if let Some(len) = token_lens.get_mut(id as usize) {
+                *len = bytes.len().min(255) as u8;
+            }
+            chunkable &= distinct.insert(bytes);
+        }
         let rank_limit = vocab.merges().iter().map(|m| m.rank as usize + 1).max();
         let byte_ids: [TokenId; 256] = std::array::from_fn(|b| vocab.byte_id(b as u8));
         let byte_pairs = (0..1usize << 16)
@@ -120,6 +136,8 @@ impl BpeModel {
             byte_pairs,
             pairs,
             tokens,
+            token_lens: token_lens.into_boxed_slice(),
+            chunkable,
             tag: ModelTag::fresh(),
             ignore_merges: false,
         }
@@ -166,7 +184,11 @@ impl BpeModel {
         } else if piece.len() <= SHORT_PIECE {
             self.encode_short::<SHORT_PIECE>(piece, out)
         } else if !self.encode_runs(piece, out) {
-            self.encode_long(piece, out)
+            if self.chunkable {
+                self.encode_chunked(piece, out)
+            } else {
+                self.encode_long(piece, out)
+            }
         }
     }
 
@@ -175,6 +197,14 @@ impl BpeModel {
         let mut out = Vec::new();
         self.encode_piece(piece, &mut out);
         out
+    }
+
+    /// Byte length of token `id` (capped at 255; 0 for an unknown id).
+    #[inline]
+    fn token_len(&self, id: TokenId) -> usize {
+        self.token_lens
+            .get(id as usize)
+            .map_or(0, |&n| usize::from(n))
     }
 
     /// The merge of the single-byte tokens of `a` and `b`.

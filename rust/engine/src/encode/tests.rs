@@ -136,6 +136,7 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(prop::sample::select(ALPHABET), 40..400),
         prop::collection::vec(prop::sample::select(&b"aab"[..]), 0..200),
         prop::collection::vec(any::<u8>(), 0..100),
+        prop::collection::vec(any::<u8>(), SHORT_PIECE..400),
     ]
 }
 
@@ -168,6 +169,20 @@ proptest! {
         }
         let want = if ranks { tiktoken_reference(&vocab, &piece) } else { reference(&vocab, &piece, false) };
         prop_assert_eq!(model.encode_piece_to_vec(&piece), want);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn chunked_path_matches_the_list_path(seed in any::<u64>(), n in 1usize..80, piece in prop::collection::vec(prop::sample::select(&b"abcab\xe4\xb8\xad"[..]), SHORT_PIECE..600), ranks in any::<bool>()) {
+        let vocab = if ranks { random_rank_vocab(seed, n) } else { random_merge_vocab(seed, n) };
+        let model = BpeModel::new(&vocab).with_ignore_merges(ranks);
+        let (mut chunked, mut listed) = (Vec::new(), Vec::new());
+        model.encode_chunked(&piece, &mut chunked);
+        model.encode_long(&piece, &mut listed);
+        prop_assert_eq!(chunked, listed);
     }
 }
 

@@ -1,0 +1,109 @@
+//! Long pieces cut into short chunks where merges provably never cross.
+//!
+//! A long piece of CJK without punctuation, a base64 blob under cl100k, or a binary file under
+//! the `none` pre-tokenizer rarely has tokens reaching far across any point. The piece is cut
+//! at UTF-8 char starts into chunks of about [`CHUNK`] bytes, each encoded on its own by the
+//! short path (and the memo), and a cut is kept only when it is proven harmless:
+//!
+//! Merging never moves tokens, so the token at the right end of chunk `A` only ever grows
+//! leftwards: every token it has been is a suffix of its final one, `x`. Likewise every token
+//! at the left end of chunk `B` is a prefix of its final one, `y`. Merged as one piece, `A`
+//! and `B` evolve exactly as apart until a first merge joins a token ending at the cut with
+//! one starting there; that pair is (a suffix of `x` that is a token, a prefix of `y` that is a
+//! token). When no such pair has a merge, no merge ever crosses the cut and the encoding of
+//! `AB` is the encoding of `A` followed by that of `B` (ties between the two sides are broken
+//! leftmost first, which orders merges of different sides but changes neither side's result).
+//!
+//! A cut that fails the test joins the two chunks, which are encoded again together; a joined
+//! chunk that outgrows the short path sends the rest of the piece to the list path
+//! ([`super::long`]), so the waste is bounded by one short-path encoding per give-up.
+
+use super::{BpeModel, NO_RANK, SHORT_PIECE};
+use crate::vocab::TokenId;
+
+/// Target chunk length in bytes (a chunk ends at the first char start at or after it).
+const CHUNK: usize = 8;
+/// Tokens longer than this at a cut are not examined: the cut is refused.
+const EDGE: usize = 16;
+
+impl BpeModel {
+    /// Encode a long piece chunk by chunk (see the module docs).
+    pub(super) fn encode_chunked(&self, piece: &[u8], out: &mut Vec<TokenId>) {
+        let mut start = 0; // the current chunk is piece[start..end]
+        let mut end = next_cut(piece, 0);
+        let mut cur = Vec::new();
+        self.encode_chunk(&piece[..end], &mut cur);
+        let mut next = Vec::new();
+        while end < piece.len() {
+            let after = next_cut(piece, end);
+            next.clear();
+            self.encode_chunk(&piece[end..after], &mut next);
+            if self.never_joins(piece, end, cur[cur.len() - 1], next[0]) {
+                out.extend_from_slice(&cur);
+                std::mem::swap(&mut cur, &mut next);
+                start = end;
+            } else if after - start > SHORT_PIECE {
+                return self.encode_long(&piece[start..], out);
+            } else {
+                cur.clear();
+                self.encode_chunk(&piece[start..after], &mut cur);
+            }
+            end = after;
+        }
+        out.extend_from_slice(&cur);
+    }
+
+    /// Merge one chunk (no whole-token shortcut: that applies to whole pieces only).
+    fn encode_chunk(&self, chunk: &[u8], out: &mut Vec<TokenId>) {
+        match chunk.len() {
+            1 => out.push(self.byte_ids[chunk[0] as usize]),
+            _ => super::cache::memoised(self.tag, chunk, out, |o| self.merge_piece(chunk, o)),
+        }
+    }
+
+    /// Whether no merge can join a token ending at `cut` with one starting there, given the
+    /// final tokens `x` (ending at `cut`) and `y` (starting there).
+    fn never_joins(&self, piece: &[u8], cut: usize, x: TokenId, y: TokenId) -> bool {
+        let (x_len, y_len) = (self.token_len(x), self.token_len(y));
+        if x_len > EDGE || y_len > EDGE {
+            return false;
+        }
+        let mut rights = [0 as TokenId; EDGE];
+        let mut n_rights = 0;
+        for m in 1..=y_len {
+            if let Some(r) = self.edge_token(&piece[cut..cut + m], m == y_len, y) {
+                rights[n_rights] = r;
+                n_rights += 1;
+            }
+        }
+        (1..=x_len).all(|k| {
+            self.edge_token(&piece[cut - k..cut], k == x_len, x)
+                .is_none_or(|l| {
+                    rights[..n_rights]
+                        .iter()
+                        .all(|&r| self.merge_of(l, r).rank == NO_RANK)
+                })
+        })
+    }
+
+    /// The token whose bytes are `bytes` (`whole`: they are the final token `id`'s).
+    #[inline]
+    fn edge_token(&self, bytes: &[u8], whole: bool, id: TokenId) -> Option<TokenId> {
+        match bytes.len() {
+            _ if whole => Some(id),
+            1 => Some(self.byte_ids[bytes[0] as usize]),
+            _ => self.tokens.get(bytes),
+        }
+    }
+}
+
+/// The first char start at or after `from + CHUNK` (or the end of `piece`). Bytes that are not
+/// UTF-8 text may be cut anywhere: at most three continuation bytes are skipped.
+fn next_cut(piece: &[u8], from: usize) -> usize {
+    let mut at = (from + CHUNK).min(piece.len());
+    let limit = (at + 3).min(piece.len());
+    while at < limit && piece[at] & 0xC0 == 0x80 {
+        at += 1;
+    }
+    at
+}
