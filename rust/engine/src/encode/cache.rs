@@ -69,6 +69,26 @@ fn slot_of(piece: &[u8]) -> usize {
     (h.finish() >> 40) as usize & (SLOTS - 1)
 }
 
+/// Whether `key` starts with `piece` (at most [`MAX_KEY`] bytes), compared a word at a time with
+/// overlapping loads instead of a call to `memcmp`.
+#[inline(always)]
+fn same(key: &[u8; MAX_KEY], piece: &[u8]) -> bool {
+    let n = piece.len();
+    let word = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let half = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    match n {
+        0 => true,
+        1..=3 => key[0] == piece[0] && key[n / 2] == piece[n / 2] && key[n - 1] == piece[n - 1],
+        4..=7 => half(key, 0) == half(piece, 0) && half(key, n - 4) == half(piece, n - 4),
+        8..=16 => word(key, 0) == word(piece, 0) && word(key, n - 8) == word(piece, n - 8),
+        _ => {
+            word(key, 0) == word(piece, 0)
+                && word(key, 8) == word(piece, 8)
+                && word(key, n - 8) == word(piece, n - 8)
+        }
+    }
+}
+
 /// Append `piece`'s ids to `out` from this thread's memo, or compute them with `merge` (which
 /// appends to `out`) and remember them.
 #[inline]
@@ -86,7 +106,7 @@ pub(crate) fn memoised(
         let m = m.borrow();
         let Some(memo) = m.as_ref() else { return false };
         let s = &memo.slots[at];
-        let found = s.tag == tag.0 && &s.key[..s.key_len as usize] == piece;
+        let found = s.tag == tag.0 && usize::from(s.key_len) == piece.len() && same(&s.key, piece);
         if found {
             out.extend_from_slice(&s.ids[..s.n_ids as usize]);
         }
@@ -133,6 +153,23 @@ mod tests {
         });
         assert_eq!(calls, 1, "another model's slot is a miss");
         assert_eq!(out, [1, 2, 1, 2, 9]);
+    }
+
+    #[test]
+    fn same_compares_every_byte_of_every_length() {
+        for n in 0..=MAX_KEY {
+            let piece: Vec<u8> = (0..n as u8)
+                .map(|i| i.wrapping_mul(29).wrapping_add(3))
+                .collect();
+            let mut key = [0u8; MAX_KEY];
+            key[..n].copy_from_slice(&piece);
+            assert!(same(&key, &piece), "n={n}");
+            for at in 0..n {
+                let mut other = key;
+                other[at] ^= 1;
+                assert!(!same(&other, &piece), "n={n} at={at}");
+            }
+        }
     }
 
     #[test]

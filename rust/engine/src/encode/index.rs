@@ -83,7 +83,7 @@ impl TokenIndex {
         index
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, bytes: &[u8]) -> Option<TokenId> {
         match bytes.len() {
             0 => None,
