@@ -118,6 +118,25 @@ def test_tiktoken_parity(name):
     assert batch == [enc.encode_ordinary(d) for d in docs[:50]]
 
 
+# Long pieces (over 128 bytes, no punctuation) take the chunked and run paths of the encoder;
+# the first is the piece where a chunk cut was once wrongly kept (from a Debian catalog).
+LONG_PIECES = [
+    "このため、HTTPサーバーがディレクトリ内のファイルリストを表示しないよう設定しておく必要があります。",
+    "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000)),
+    "".join(chr(0x3041 + (i * 31) % 86) for i in range(3000)),
+    "".join(chr(0x0E01 + (i * 13) % 46) for i in range(3000)),
+    "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo" * 200,
+    "a" * 5000 + "b" * 3000 + " " * 4000 + "=" * 777,
+]
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_tiktoken_parity_long_pieces(name):
+    ours, enc = reference(name)
+    for text in LONG_PIECES:
+        assert ours.encode_ordinary(text) == enc.encode_ordinary(text), text[:40]
+
+
 @pytest.mark.parametrize("name", REFERENCES)
 def test_tiktoken_special_policy_parity(name):
     ours, enc = reference(name)

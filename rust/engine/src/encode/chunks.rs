@@ -14,9 +14,14 @@
 //! `AB` is the encoding of `A` followed by that of `B` (ties between the two sides are broken
 //! leftmost first, which orders merges of different sides but changes neither side's result).
 //!
-//! A cut that fails the test joins the two chunks, which are encoded again together; a joined
-//! chunk that outgrows the short path sends the rest of the piece to the list path
-//! ([`super::long`]), so the waste is bounded by one short-path encoding per give-up.
+//! The test must be made with the chunks' final encodings: when a chunk is later joined with its
+//! right neighbour, its first token can change, and the cut on its left must be tested again.
+//! Chunks therefore sit on a stack whose neighbouring cuts have all passed with the current
+//! encodings: a new chunk is tested against the top; a failure pops the top, encodes the two
+//! as one chunk, and tests that against the new top, and so on. Ids are written straight to
+//! the output, the stack holding where each chunk's ids start. A joined chunk longer than
+//! [`SHORT_PIECE`] bytes gives up: the whole piece then takes the list path ([`super::long`]),
+//! so the waste is bounded by one more encoding of the piece.
 
 use super::{BpeModel, NO_RANK, SHORT_PIECE};
 use crate::vocab::TokenId;
@@ -26,31 +31,43 @@ const CHUNK: usize = 8;
 /// Tokens longer than this at a cut are not examined: the cut is refused.
 const EDGE: usize = 16;
 
+/// A chunk on the stack: where its bytes and its ids start.
+#[derive(Clone, Copy)]
+struct Chunk {
+    start: usize,
+    ids: usize,
+}
+
 impl BpeModel {
     /// Encode a long piece chunk by chunk (see the module docs).
     pub(super) fn encode_chunked(&self, piece: &[u8], out: &mut Vec<TokenId>) {
-        let mut start = 0; // the current chunk is piece[start..end]
-        let mut end = next_cut(piece, 0);
-        let mut cur = Vec::new();
-        self.encode_chunk(&piece[..end], &mut cur);
-        let mut next = Vec::new();
-        while end < piece.len() {
-            let after = next_cut(piece, end);
-            next.clear();
-            self.encode_chunk(&piece[end..after], &mut next);
-            if self.never_joins(piece, end, cur[cur.len() - 1], next[0]) {
-                out.extend_from_slice(&cur);
-                std::mem::swap(&mut cur, &mut next);
-                start = end;
-            } else if after - start > SHORT_PIECE {
-                return self.encode_long(&piece[start..], out);
-            } else {
-                cur.clear();
-                self.encode_chunk(&piece[start..after], &mut cur);
+        let first_id = out.len();
+        let mut stack: Vec<Chunk> = Vec::with_capacity(piece.len() / CHUNK + 1);
+        let mut start = 0;
+        while start < piece.len() {
+            let end = next_cut(piece, start);
+            let mut chunk = Chunk {
+                start,
+                ids: out.len(),
+            };
+            self.encode_chunk(&piece[start..end], out);
+            while let Some(&top) = stack.last() {
+                let (x, y) = (out[chunk.ids - 1], out[chunk.ids]);
+                if self.never_joins(piece, chunk.start, x, y) {
+                    break;
+                }
+                if end - top.start > SHORT_PIECE {
+                    out.truncate(first_id);
+                    return self.encode_long(piece, out);
+                }
+                stack.pop();
+                out.truncate(top.ids);
+                self.encode_chunk(&piece[top.start..end], out);
+                chunk = top;
             }
-            end = after;
+            stack.push(chunk);
+            start = end;
         }
-        out.extend_from_slice(&cur);
     }
 
     /// Merge one chunk (no whole-token shortcut: that applies to whole pieces only).

@@ -73,6 +73,49 @@ fn random_rank_vocab(seed: u64, n: usize) -> Vocab {
     Vocab::from_ranks(tokens, vec![]).unwrap()
 }
 
+/// HF-style vocab "trained" on one random text (each merge joins a random adjacent pair of the
+/// text's current tokens, up to 24 bytes), and a piece cut from that text: its tokens are long
+/// and nested, so they span several cuts of the chunked path.
+fn trained_vocab_and_piece(seed: u64, n: usize) -> (Vocab, Vec<u8>) {
+    let mut rng = Lcg(seed);
+    let text: Vec<u8> = (0..400)
+        .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+        .collect();
+    let mut tokens = bytes256();
+    let mut merges: Vec<(TokenId, TokenId)> = Vec::new();
+    let mut ids: Vec<TokenId> = text.iter().map(|&b| b as TokenId).collect();
+    for _ in 0..n {
+        if ids.len() < 2 {
+            break;
+        }
+        let i = rng.below(ids.len() - 1);
+        let (l, r) = (ids[i], ids[i + 1]);
+        let joined = [tokens[l as usize].0.clone(), tokens[r as usize].0.clone()].concat();
+        if joined.len() > 24 || merges.contains(&(l, r)) || tokens.iter().any(|(b, _)| *b == joined)
+        {
+            continue;
+        }
+        let id = tokens.len() as TokenId;
+        tokens.push((joined, id));
+        merges.push((l, r));
+        let mut next = Vec::with_capacity(ids.len());
+        let mut k = 0;
+        while k < ids.len() {
+            if k + 1 < ids.len() && (ids[k], ids[k + 1]) == (l, r) {
+                next.push(id);
+                k += 2;
+            } else {
+                next.push(ids[k]);
+                k += 1;
+            }
+        }
+        ids = next;
+    }
+    let at = rng.below(150);
+    let piece = text[at..at + SHORT_PIECE + 1 + rng.below(100)].to_vec();
+    (Vocab::from_merges(tokens, &merges, vec![]).unwrap(), piece)
+}
+
 /// Naive BPE: repeatedly merge the lowest-ranked adjacent pair, leftmost on ties.
 fn reference(vocab: &Vocab, piece: &[u8], ignore_merges: bool) -> Vec<TokenId> {
     if ignore_merges && !piece.is_empty() {
@@ -183,6 +226,16 @@ proptest! {
         model.encode_chunked(&piece, &mut chunked);
         model.encode_long(&piece, &mut listed);
         prop_assert_eq!(chunked, listed);
+    }
+
+    #[test]
+    fn chunked_path_survives_tokens_spanning_cuts(seed in any::<u64>(), n in 20usize..300) {
+        let (vocab, piece) = trained_vocab_and_piece(seed, n);
+        let model = BpeModel::new(&vocab);
+        let (mut chunked, mut listed) = (Vec::new(), Vec::new());
+        model.encode_chunked(&piece, &mut chunked);
+        model.encode_long(&piece, &mut listed);
+        prop_assert_eq!(&chunked, &listed);
     }
 }
 
