@@ -133,7 +133,12 @@ fn list_ids(
     for i in 0..n {
         // SAFETY: `list` is a live list and `i < n`; the GIL is held and nothing here runs Python
         // code that could shrink the list (int conversion of an exact int does not call back).
+        // The int `AHEAD` places on is prefetched (reading each int is otherwise a cache miss
+        // for rare ids).
         let value = unsafe {
+            if i + AHEAD < n {
+                prefetch(ffi::PyList_GetItem(list.as_ptr(), (i + AHEAD) as ffi::Py_ssize_t).cast());
+            }
             let item = ffi::PyList_GetItem(list.as_ptr(), i as ffi::Py_ssize_t);
             if item.is_null() || ffi::PyLong_CheckExact(item) == 0 {
                 None
