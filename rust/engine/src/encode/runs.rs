@@ -9,11 +9,12 @@
 //! * `(l, r)` with `l != r` occurs only where a run of `l` meets a run of `r`; the occurrences
 //!   cannot overlap, so each takes one token from both runs.
 //!
-//! That equals merging the occurrences one at a time, leftmost first, as long as no merge
-//! creates a pair ranked at or below the one being applied and no other pair shares its rank
-//! (rank ties happen with tiktoken ranks: `(a, aa)` and `(aa, a)` both make `aaa`). Both are
-//! checked; when either happens, or the piece turns out to have many runs, the encoder says so
-//! and the piece takes the general path ([`super::long`]). A step costs one pair lookup per run
+//! That equals merging the occurrences one at a time, leftmost first, as long as none of those
+//! single merges creates a pair ranked at or below the one being applied and no other pair
+//! shares its rank (rank ties happen with tiktoken ranks: `(a, aa)` and `(aa, a)` both make
+//! `aaa`). Both are checked; when either happens, or the piece turns out to have many runs, the
+//! encoder says so and the piece takes the other long-piece paths ([`super::chunks`],
+//! [`super::long`]). A step costs one pair lookup per run
 //! and the number of steps is about the number of distinct merges applied, so a run of `n`
 //! bytes costs `O(log n)` steps of a few runs each, plus writing the output.
 
