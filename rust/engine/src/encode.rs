@@ -44,6 +44,8 @@ mod long;
 mod runs;
 mod table;
 
+pub use table::prefetch_line;
+
 use crate::vocab::{TokenId, Vocab};
 use cache::ModelTag;
 use index::TokenIndex;
@@ -120,14 +122,12 @@ impl BpeModel {
         let pairs = pairs.with_filter(PAIR_FILTER_BITS);
         let tokens = TokenIndex::new(vocab.ordinary_tokens());
         let mut token_lens = vec![0u8; vocab.len()];
-        let mut distinct = rustc_hash::FxHashSet::default();
-        let mut chunkable = true;
         for (id, bytes) in vocab.ordinary_tokens() {
             if let Some(len) = token_lens.get_mut(id as usize) {
                 *len = bytes.len().min(255) as u8;
             }
-            chunkable &= distinct.insert(bytes);
         }
+        let chunkable = tokens.is_distinct();
         let rank_limit = vocab.merges().iter().map(|m| m.rank as usize + 1).max();
         let byte_ids: [TokenId; 256] = std::array::from_fn(|b| vocab.byte_id(b as u8));
         let byte_pairs = (0..1usize << 16)
@@ -166,18 +166,22 @@ impl BpeModel {
 
     /// Append the ids of `piece` to `out`.
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<TokenId>) {
-        match piece.len() {
-            0 => {}
-            1 => out.push(self.byte_ids[piece[0] as usize]),
-            _ => {
-                if self.ignore_merges {
-                    if let Some(id) = self.tokens.get(piece) {
-                        out.push(id);
-                        return;
-                    }
-                }
-                cache::memoised(self.tag, piece, out, |out| self.merge_piece(piece, out))
+        if self.ignore_merges && piece.len() > 1 {
+            if let Some(id) = self.tokens.get(piece) {
+                out.push(id);
+                return;
             }
+        }
+        self.merged(piece, out)
+    }
+
+    /// Append the ids the merges make of `bytes` (no whole-token shortcut), through the memo.
+    #[inline]
+    fn merged(&self, bytes: &[u8], out: &mut Vec<TokenId>) {
+        match bytes.len() {
+            0 => {}
+            1 => out.push(self.byte_ids[bytes[0] as usize]),
+            _ => cache::memoised(self.tag, bytes, out, |out| self.merge_piece(bytes, out)),
         }
     }
 

@@ -10,22 +10,11 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList};
 use std::sync::{Mutex, TryLockError};
+use toksmith_engine::encode::prefetch_line as prefetch;
 use toksmith_engine::TokenId;
 
 /// How far ahead [`IdObjects::list`] prefetches.
 const AHEAD: usize = 8;
-
-/// Start loading the cache line at `p` (a hint: it never faults; nothing off x86-64).
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint that never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 fn int(py: Python<'_>, id: TokenId) -> Bound<'_, PyInt> {
     let Ok(obj) = id.into_pyobject(py);

@@ -50,7 +50,7 @@ impl BpeModel {
                 start,
                 ids: out.len(),
             };
-            self.encode_chunk(&piece[start..end], out);
+            self.merged(&piece[start..end], out);
             while let Some(&top) = stack.last() {
                 let (x, y) = (out[chunk.ids - 1], out[chunk.ids]);
                 if self.never_joins(piece, chunk.start, x, y) {
@@ -62,19 +62,12 @@ impl BpeModel {
                 }
                 stack.pop();
                 out.truncate(top.ids);
-                self.encode_chunk(&piece[top.start..end], out);
+                // Chunks are merged without the whole-token shortcut: it applies to whole pieces.
+                self.merged(&piece[top.start..end], out);
                 chunk = top;
             }
             stack.push(chunk);
             start = end;
-        }
-    }
-
-    /// Merge one chunk (no whole-token shortcut: that applies to whole pieces only).
-    fn encode_chunk(&self, chunk: &[u8], out: &mut Vec<TokenId>) {
-        match chunk.len() {
-            1 => out.push(self.byte_ids[chunk[0] as usize]),
-            _ => super::cache::memoised(self.tag, chunk, out, |o| self.merge_piece(chunk, o)),
         }
     }
 

@@ -51,6 +51,8 @@ pub(crate) struct TokenIndex {
     short: LineTable<u64, TokenId, 5>,
     medium: LineTable<u128, TokenId, 3>,
     long: FxHashMap<Box<[u8]>, TokenId>,
+    /// Whether two tokens had the same bytes (the later one won).
+    duplicates: bool,
 }
 
 impl TokenIndex {
@@ -66,21 +68,22 @@ impl TokenIndex {
             short: LineTable::with_capacity(count(1..=SHORT)),
             medium: LineTable::with_capacity(count(SHORT + 1..=MEDIUM)),
             long: FxHashMap::default(),
+            duplicates: false,
         };
         for (id, bytes) in tokens {
-            match bytes.len() {
-                1..=SHORT => {
-                    index.short.insert(pack_short(bytes), id);
-                }
-                n if n <= MEDIUM => {
-                    index.medium.insert(pack_medium(bytes), id);
-                }
-                _ => {
-                    index.long.insert(Box::from(bytes), id);
-                }
-            }
+            let replaced = match bytes.len() {
+                1..=SHORT => index.short.insert(pack_short(bytes), id),
+                n if n <= MEDIUM => index.medium.insert(pack_medium(bytes), id),
+                _ => index.long.insert(Box::from(bytes), id),
+            };
+            index.duplicates |= replaced.is_some();
         }
         index
+    }
+
+    /// Whether every token's bytes are its own (no two tokens share bytes).
+    pub(crate) fn is_distinct(&self) -> bool {
+        !self.duplicates
     }
 
     #[inline(always)]
@@ -132,6 +135,9 @@ mod tests {
         assert_eq!(index.get(b"abcdefgh\0\0"), None);
         assert_eq!(index.get(b"abcdefghijklmn"), None);
         assert_eq!(index.get(b""), None);
+        assert!(index.is_distinct());
+        let twice = TokenIndex::new([(1, &b"ab"[..]), (2, &b"ab"[..])].into_iter());
+        assert!(!twice.is_distinct());
     }
 
     #[test]

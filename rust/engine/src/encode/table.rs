@@ -128,22 +128,24 @@ impl<K: Key, V: Copy + Default, const N: usize> LineTable<K, V, N> {
         self.len
     }
 
+    /// The bucket of hash `h`: multiply-shift maps it onto [0, n_buckets) without a
+    /// power-of-two size.
     #[inline(always)]
-    fn home(&self, key: K) -> usize {
-        // Multiply-shift maps the hash onto [0, n_buckets) without a power-of-two size.
-        ((u128::from(key.hash()) * self.buckets.len() as u128) >> 64) as usize
+    fn home(&self, h: u64) -> usize {
+        ((u128::from(h) * self.buckets.len() as u128) >> 64) as usize
     }
 
     /// The value stored under `key`.
     #[inline(always)]
     pub(crate) fn get(&self, key: K) -> Option<V> {
+        let h = key.hash();
         if !self.filter.is_empty() {
-            let (word, bits) = filter_slot(key.hash(), self.filter.len());
+            let (word, bits) = filter_slot(h, self.filter.len());
             if self.filter[word] & bits != bits {
                 return None;
             }
         }
-        let mut b = self.home(key);
+        let mut b = self.home(h);
         loop {
             let bucket = &self.buckets[b];
             for i in 0..N {
@@ -164,7 +166,7 @@ impl<K: Key, V: Copy + Default, const N: usize> LineTable<K, V, N> {
     /// Ask the CPU to start loading `key`'s bucket (a no-op where prefetching is unavailable).
     #[inline(always)]
     pub(crate) fn prefetch(&self, key: K) {
-        let bucket: *const Bucket<K, V, N> = &self.buckets[self.home(key)];
+        let bucket: *const Bucket<K, V, N> = &self.buckets[self.home(key.hash())];
         prefetch_line(bucket.cast());
     }
 
@@ -175,7 +177,7 @@ impl<K: Key, V: Copy + Default, const N: usize> LineTable<K, V, N> {
         if (self.len + 1) as f64 > self.buckets.len() as f64 * N as f64 * 0.9 {
             self.grow();
         }
-        let mut b = self.home(key);
+        let mut b = self.home(key.hash());
         loop {
             let bucket = &mut self.buckets[b];
             for i in 0..N {
@@ -223,9 +225,10 @@ impl<K, V, const N: usize> std::fmt::Debug for LineTable<K, V, N> {
     }
 }
 
-/// Start loading the cache line at `p` (x86-64: `prefetcht0`; elsewhere nothing).
+/// Start loading the cache line at `p` (x86-64: `prefetcht0`; elsewhere nothing). A hint: it
+/// never faults, whatever the address. Public for the bindings' id lists.
 #[inline(always)]
-pub(crate) fn prefetch_line(p: *const u8) {
+pub fn prefetch_line(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetching is a hint; it never faults, whatever the address.
     unsafe {
