@@ -8,6 +8,7 @@ The orchestrator adds the process's peak RSS from `wait4`.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -25,7 +26,12 @@ Timing = dict[str, float]
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, Timing]:
-    """Run `fn`, returning its value and {wall_s, cpu_s} (CPU = user+sys of all threads)."""
+    """Run `fn`, returning its value and {wall_s, cpu_s} (CPU = user+sys of all threads).
+
+    A full collection first, so that a phase does not pay for the young objects (millions of ids
+    in lists) that the phase before it left to Python's collector.
+    """
+    gc.collect()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     value = fn()
