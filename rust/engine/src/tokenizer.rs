@@ -190,6 +190,11 @@ impl Tokenizer {
         self.decoder.decode(ids)
     }
 
+    /// The decoding stage, for callers that size and own the output buffer.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
     fn find_specials(
         &self,
         text: &str,

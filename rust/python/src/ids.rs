@@ -15,6 +15,8 @@ use toksmith_engine::TokenId;
 
 /// How far ahead [`IdObjects::list`] prefetches.
 const AHEAD: usize = 8;
+/// How far ahead reading a list's ids prefetches the int objects.
+const READ_AHEAD: usize = 24;
 
 fn int(py: Python<'_>, id: TokenId) -> Bound<'_, PyInt> {
     let Ok(obj) = id.into_pyobject(py);
@@ -159,11 +161,12 @@ fn list_ids(
     for i in 0..n {
         // SAFETY: `list` is a live list and `i < n`; the GIL is held and nothing here runs Python
         // code that could shrink the list (int conversion of an exact int does not call back).
-        // The int `AHEAD` places on is prefetched (reading each int is otherwise a cache miss
-        // for rare ids).
+        // The int `READ_AHEAD` places on is prefetched (reading each int is otherwise a cache
+        // miss for rare ids).
         let value = unsafe {
-            if i + AHEAD < n {
-                prefetch(ffi::PyList_GetItem(list.as_ptr(), (i + AHEAD) as ffi::Py_ssize_t).cast());
+            if i + READ_AHEAD < n {
+                let ahead = (i + READ_AHEAD) as ffi::Py_ssize_t;
+                prefetch(ffi::PyList_GetItem(list.as_ptr(), ahead).cast());
             }
             let item = ffi::PyList_GetItem(list.as_ptr(), i as ffi::Py_ssize_t);
             if item.is_null() || ffi::PyLong_CheckExact(item) == 0 {

@@ -204,10 +204,13 @@ impl Tokenizer {
         ids: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let ids = extract_ids(ids)?;
-        let bytes = py
-            .allow_threads(|| self.inner.decode_bytes(&ids))
-            .map_err(to_py)?;
-        Ok(PyBytes::new(py, &bytes))
+        let decoder = self.inner.decoder();
+        let len = decoder.decoded_len(&ids).map_err(to_py)?;
+        // Written straight into the new bytes object, which no other code can see yet.
+        PyBytes::new_with(py, len, |out| {
+            py.allow_threads(|| decoder.write(&ids, out));
+            Ok(())
+        })
     }
 
     fn token_to_id(&self, token: &[u8]) -> Option<TokenId> {
