@@ -13,6 +13,7 @@
 
 use crate::encode::prefetch_line;
 use crate::error::{Error, Result};
+use crate::hugemem::HugeArray;
 use crate::vocab::{TokenId, Vocab};
 
 /// `len` of an id that has no token (a hole in the id space).
@@ -22,16 +23,18 @@ const WORD: usize = 16;
 /// How many ids ahead each pass prefetches.
 const AHEAD: usize = 24;
 
+/// Token bytes laid out for decoding (both arrays in huge pages when large: see
+/// [`crate::hugemem`]).
 #[derive(Clone, Debug)]
 pub struct Decoder {
-    bytes: Vec<u8>,
-    spans: Vec<(u32, u32)>,
+    bytes: HugeArray<u8>,
+    spans: HugeArray<(u32, u32)>,
 }
 
 impl Decoder {
     pub fn new(vocab: &Vocab) -> Self {
         let mut bytes = Vec::new();
-        let spans = (0..vocab.len() as TokenId)
+        let spans: Vec<(u32, u32)> = (0..vocab.len() as TokenId)
             .map(|id| match vocab.token_bytes(id) {
                 Some(b) => {
                     let start = bytes.len() as u32;
@@ -42,7 +45,10 @@ impl Decoder {
             })
             .collect();
         bytes.extend_from_slice(&[0; WORD]);
-        Decoder { bytes, spans }
+        Decoder {
+            bytes: HugeArray::from_slice(&bytes),
+            spans: HugeArray::from_slice(&spans),
+        }
     }
 
     /// The span of the id `AHEAD` places after `i`, if any, as a pointer to prefetch.

@@ -19,6 +19,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod formats;
+mod hugemem;
 pub mod io;
 pub mod normalize;
 pub mod pretokenize;

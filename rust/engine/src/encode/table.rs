@@ -20,6 +20,8 @@
 //! bits per key in all, small enough to stay in L2. A key whose bits are not both set is absent
 //! without touching the buckets.
 
+use crate::hugemem::HugeArray;
+
 /// A fixed-width key with a reserved empty value.
 pub(crate) trait Key: Copy + Eq {
     const EMPTY: Self;
@@ -65,9 +67,8 @@ struct Bucket<K, V, const N: usize> {
 const LOAD: f64 = 0.7;
 
 /// An open-addressing table of `N`-entry buckets; see the module docs.
-#[derive(Clone)]
 pub(crate) struct LineTable<K, V, const N: usize> {
-    buckets: Box<[Bucket<K, V, N>]>,
+    buckets: HugeArray<Bucket<K, V, N>>,
     len: usize,
     /// Blocked Bloom filter over the keys; empty when the table has none.
     filter: Box<[u64]>,
@@ -82,6 +83,16 @@ fn filter_slot(h: u64, words: usize) -> (usize, u64) {
     (word as usize, bits)
 }
 
+impl<K: Key, V: Copy, const N: usize> Clone for LineTable<K, V, N> {
+    fn clone(&self) -> Self {
+        LineTable {
+            buckets: self.buckets.clone(),
+            len: self.len,
+            filter: self.filter.clone(),
+        }
+    }
+}
+
 impl<K: Key, V: Copy + Default, const N: usize> LineTable<K, V, N> {
     /// An empty table for `capacity` entries; it grows when filled beyond that.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
@@ -91,7 +102,7 @@ impl<K: Key, V: Copy + Default, const N: usize> LineTable<K, V, N> {
             vals: [V::default(); N],
         };
         LineTable {
-            buckets: vec![empty; n_buckets].into_boxed_slice(),
+            buckets: HugeArray::new(n_buckets, empty),
             len: 0,
             filter: Box::default(),
         }
