@@ -4,7 +4,7 @@
 //! line per lookup. With 4 KiB pages each such read also needs a page-table walk once the
 //! tables outgrow the second-level TLB (a few thousand entries, 8-12 MiB of reach, shared with
 //! the text, the output and the Python heap); with 2 MiB pages a whole table needs a handful of
-//! entries. On Linux, an array of at least [`HUGE_PAGE`] bytes is therefore allocated 2 MiB
+//! entries. On Linux, an array of at least [`HUGE_FROM`] bytes is therefore allocated 2 MiB
 //! aligned, in whole huge pages, and marked `MADV_HUGEPAGE` before its first write (systems
 //! with transparent huge pages in `madvise` mode, the common default, only give huge pages to
 //! memory so marked). Elsewhere, or when the kernel declines, the memory is ordinary.
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn small_large_empty_and_cloned_arrays_hold_their_values() {
-        for len in [0usize, 1, 1000, (HUGE_PAGE / 8) + 3] {
+        for len in [0usize, 1, 1000, HUGE_FROM / 8 + 1, HUGE_PAGE / 8 + 3] {
             let mut a = HugeArray::new(len, 7u64);
             assert_eq!(a.len(), len);
             assert!(a.iter().all(|&v| v == 7));

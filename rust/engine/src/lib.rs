@@ -12,6 +12,10 @@
 //! - [`formats`]: HF `tokenizer.json` and tiktoken rank files.
 //!
 //! Nothing here depends on Python; `rust/python` is a thin PyO3 layer over these types.
+//!
+//! The module docs explain the algorithms for maintainers and link to the private modules and
+//! constants that implement them: read them with `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod bytelevel;
 pub mod count;
