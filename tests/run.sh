@@ -24,6 +24,7 @@ cargo test --workspace --quiet
 
 step "ruff"
 ruff check python tests corpora benches
+ruff format --check python tests corpora benches
 
 step "pytest"
 python -m pytest -q tests

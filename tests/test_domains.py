@@ -81,7 +81,6 @@ def test_padding_to_power_of_two_and_multiple() -> None:
 def test_binary_nested_vocabularies(tmp_path: Path) -> None:
     import random
 
-
     rng = random.Random(7)
     motifs = [bytes(rng.randrange(256) for _ in range(rng.randrange(3, 20))) for _ in range(40)]
     for i in range(6):
@@ -139,14 +138,37 @@ def test_cli_domain_binary_writes_nested_files(tmp_path: Path) -> None:
     out = tmp_path / "bin.json"
     r = CliRunner().invoke(
         cli,
-        ["train", str(src), "--domain", "binary", "-v", "300", "--nested", "270,290",
-         "-o", str(out), "-q"],
+        [
+            "train",
+            str(src),
+            "--domain",
+            "binary",
+            "-v",
+            "300",
+            "--nested",
+            "270,290",
+            "-o",
+            str(out),
+            "-q",
+        ],
     )
     assert r.exit_code == 0, r.output
     assert out.is_file()
     assert (tmp_path / "bin-270.json").is_file() and (tmp_path / "bin-290.json").is_file()
     r = CliRunner().invoke(
-        cli, ["train", str(src), "--domain", "binary", "-v", "300", "--nested", "999",
-              "-o", str(out), "-q"],
+        cli,
+        [
+            "train",
+            str(src),
+            "--domain",
+            "binary",
+            "-v",
+            "300",
+            "--nested",
+            "999",
+            "-o",
+            str(out),
+            "-q",
+        ],
     )
     assert r.exit_code == 2 and "exceeds" in r.output

@@ -297,13 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     n_mine = count_tokens(mine, text)
     print(f"held-out: {args.test} ({len(text.encode())} bytes)")
     print("| tokenizer | vocab | tokens | bytes/token | vs this |\n|---|---:|---:|---:|---:|")
-    print(f"| {Path(args.tokenizer).name} | {mine.vocab_size} | {n_mine} | "
-          f"{len(text.encode()) / n_mine:.2f} | - |")
+    print(
+        f"| {Path(args.tokenizer).name} | {mine.vocab_size} | {n_mine} | "
+        f"{len(text.encode()) / n_mine:.2f} | - |"
+    )
     for name in args.refs:
         ref = reference(name)
         n = count_tokens(ref, text)
-        print(f"| {name} | {ref.vocab_size} | {n} | {len(text.encode()) / n:.2f} | "
-              f"{(n_mine - n) / n:+.1%} |")
+        print(
+            f"| {name} | {ref.vocab_size} | {n} | {len(text.encode()) / n:.2f} | "
+            f"{(n_mine - n) / n:+.1%} |"
+        )
     return 0
 
 

@@ -258,7 +258,9 @@ def train(
             if binary:
                 files = binary_files(inputs)
                 counter.add_binary_files(
-                    files, split_nul=split_nul, window=binary_window,
+                    files,
+                    split_nul=split_nul,
+                    window=binary_window,
                     progress=reporter.merge_callback(),
                 )
             else:
@@ -331,7 +333,9 @@ def binary_files(inputs: Any) -> list[str]:
         p = os.fspath(item)
         if os.path.isdir(p):
             found = sorted(
-                os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs
+                os.path.join(d, f)
+                for d, _, fs in os.walk(p)
+                for f in fs
                 if os.path.isfile(os.path.join(d, f))
             )
         elif os.path.isfile(p):
