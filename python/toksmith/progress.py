@@ -40,9 +40,11 @@ class Reporter:
         """A callback to call after each batch: advances the bytes bar to `counter.bytes_seen`."""
         if not self.enabled:
             return lambda: None
+        # Made now, not at the first update, so that its clock (and the rate) starts with the
+        # counting: a small corpus is one batch, and a bar made after it showed GB/s.
+        bar = self._bar("count", total_bytes, "counting", "B", True)
 
         def update() -> None:
-            bar = self._bar("count", total_bytes, "counting", "B", True)
             seen = counter.bytes_seen
             if bar.total is not None and seen > bar.total:
                 bar.total = seen  # decompressed input is larger than the files
