@@ -3,6 +3,7 @@ special-token and lone-surrogate policies, file formats and bad files."""
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -70,6 +71,34 @@ def test_batch_matches_single_and_threads(small_tok):
     assert small_tok.encode_ordinary_batch(texts, num_threads=1) == ordinary
     with pytest.raises(ValueError, match="num_threads"):
         small_tok.encode_batch(texts, num_threads=0)
+
+
+def test_batch_lists_survive_collections_that_encode_again(small_tok):
+    """Allocating a batch's result lists runs the cyclic collector; finalizers that encode with
+    the same tokenizer then run inside the call and must not deadlock or disturb the batch."""
+    texts = [f"line {i}: naïve café {i * 7}" for i in range(3000)]
+    want = [small_tok.encode_ordinary(t) for t in texts]
+    seen: list[list[int]] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            seen.append(small_tok.encode_ordinary(texts[7]))
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(100)
+    try:
+        for _ in range(50):
+            Cycle()
+        got = small_tok.encode_ordinary_batch(texts)
+    finally:
+        gc.set_threshold(*old)
+    assert got == want
+    assert len(seen) == 50 and all(ids == want[7] for ids in seen)
+    assert gc.is_tracked(got[0])  # ordinary lists: a cycle a user makes through one is collected
 
 
 def test_offsets(small_tok):
