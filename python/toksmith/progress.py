@@ -18,7 +18,9 @@ class Reporter:
         self.enabled = enabled
         self._bars: dict[str, Any] = {}
 
-    def _bar(self, key: str, total: int | None, desc: str, unit: str, scale: bool) -> Any:
+    def _bar(
+        self, key: str, total: int | None, desc: str, unit: str, scale: bool, delay: float = 0.0
+    ) -> Any:
         bar = self._bars.get(key)
         if bar is None:
             from tqdm.auto import tqdm
@@ -32,6 +34,7 @@ class Reporter:
                 file=sys.stderr,
                 dynamic_ncols=True,
                 leave=True,
+                delay=delay,
             )
             self._bars[key] = bar
         return bar
@@ -41,8 +44,9 @@ class Reporter:
         if not self.enabled:
             return lambda: None
         # Made now, not at the first update, so that its clock (and the rate) starts with the
-        # counting: a small corpus is one batch, and a bar made after it showed GB/s.
-        bar = self._bar("count", total_bytes, "counting", "B", True)
+        # counting: a small corpus is one batch, and a bar made after it showed GB/s. Shown only
+        # once counting has taken half a second, so quick runs and early errors print no bar.
+        bar = self._bar("count", total_bytes, "counting", "B", True, delay=0.5)
 
         def update() -> None:
             seen = counter.bytes_seen
