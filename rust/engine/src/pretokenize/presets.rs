@@ -372,11 +372,13 @@ impl<'a> Scan<'a> {
     /// ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+` (see the module docs).
     fn o200k(&self, p: usize) -> usize {
         let (cls, len) = self.at(p);
-        if let Some(end) = self.o200k_word(p, cls, len) {
-            return self.contraction(end, true).unwrap_or(end);
-        }
+        // A number can neither start a word nor be a word's prefix char (general categories are
+        // exclusive and the prefix class excludes `\p{N}`), so numbers skip the word scans.
         if cls & NUMBER != 0 {
             return self.digits(p, 3);
+        }
+        if let Some(end) = self.o200k_word(p, cls, len) {
+            return self.contraction(end, true).unwrap_or(end);
         }
         if let Some(end) = self.punct(p, cls, b"\r\n/") {
             return end;
