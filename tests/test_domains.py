@@ -136,39 +136,14 @@ def test_cli_domain_binary_writes_nested_files(tmp_path: Path) -> None:
     src = tmp_path / "prog"
     src.write_bytes(data)
     out = tmp_path / "bin.json"
-    r = CliRunner().invoke(
-        cli,
-        [
-            "train",
-            str(src),
-            "--domain",
-            "binary",
-            "-v",
-            "300",
-            "--nested",
-            "270,290",
-            "-o",
-            str(out),
-            "-q",
-        ],
-    )
+
+    def train(nested: str):
+        args = ["train", str(src), "--domain", "binary", "-v", "300", "--nested", nested]
+        return CliRunner().invoke(cli, [*args, "-o", str(out), "-q"])
+
+    r = train("270,290")
     assert r.exit_code == 0, r.output
     assert out.is_file()
     assert (tmp_path / "bin-270.json").is_file() and (tmp_path / "bin-290.json").is_file()
-    r = CliRunner().invoke(
-        cli,
-        [
-            "train",
-            str(src),
-            "--domain",
-            "binary",
-            "-v",
-            "300",
-            "--nested",
-            "999",
-            "-o",
-            str(out),
-            "-q",
-        ],
-    )
+    r = train("999")
     assert r.exit_code == 2 and "exceeds" in r.output
