@@ -7,7 +7,8 @@
 //! for the ranges of each class and for the case folds of the contraction letters, once per
 //! process, and packs the result into lookup tables:
 //!
-//! * an ASCII table of 128 bytes (the fast path: one load per byte), and
+//! * an ASCII table of 128 bytes (one load per byte; runs of ASCII letters, digits, spaces and
+//!   punctuation are classified a word at a time in [`super::presets`], tested against it), and
 //! * a two-level table for all of Unicode: `index[cp >> 8]` picks a 256-entry block, and identical
 //!   blocks are stored once (a few dozen kilobytes in total).
 //!
