@@ -64,8 +64,9 @@ fn ascii_range(word: u64, lo: u8, hi: u8) -> u64 {
     at_least_lo & !above_hi & !word & HIGH_BITS
 }
 
-/// The high bit of each byte of `word` that is ASCII and has a class in `mask` (only the classes
-/// runs are taken of; other masks find no byte, which sends [`Scan::run`] to its byte loop).
+/// The high bit of each byte of `word` that is ASCII and has a class in `mask`. `CRLF` is not
+/// tested here (no run is taken of it): a mask of it alone finds no byte, which sends
+/// [`Scan::run`] to its byte loop, still exact.
 #[inline(always)]
 fn ascii_in(word: u64, mask: u8) -> u64 {
     let letters = || ascii_range(word | splat(0x20), b'a', b'z');
