@@ -64,23 +64,28 @@ pub fn parse_ranks(data: &[u8], location: &str) -> Result<Vec<(Vec<u8>, TokenId)
     if out.is_empty() {
         return Err(Error::format(location, "no tokens (empty rank file)"));
     }
-    // Duplicates, reported at the later of the two lines. Checked after parsing, sorting by rank
-    // and hashing borrowed bytes: per-line inserts into maps of owned keys were most of the
-    // parse time of a 200k-line file.
-    let mut by_rank: Vec<(TokenId, usize)> = out.iter().map(|(_, r)| *r).zip(0..).collect();
+    if let Some((number, reason)) = first_duplicate(&out, &numbers) {
+        return Err(err(number, reason));
+    }
+    Ok(out)
+}
+
+/// The first line (of `numbers`, the line of each entry) that repeats an earlier line's rank or
+/// bytes, and why. Checked after parsing, by sorting ranks and hashing borrowed bytes: inserting
+/// an owned copy of every line's bytes into a map was most of the parse time of a 200k-line file.
+fn first_duplicate(entries: &[(Vec<u8>, TokenId)], numbers: &[usize]) -> Option<(usize, String)> {
+    let mut by_rank: Vec<(TokenId, usize)> = entries.iter().map(|(_, r)| *r).zip(0..).collect();
     by_rank.sort_unstable();
     let rank_twice = by_rank.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| {
-        let (a, b) = (numbers[w[0].1], numbers[w[1].1]);
-        (
-            a.max(b),
-            format!("rank {} already appears on line {}", w[0].0, a.min(b)),
-        )
+        let (first, again) = (numbers[w[0].1], numbers[w[1].1]);
+        let reason = format!("rank {} already appears on line {first}", w[0].0);
+        (again, reason)
     });
     let mut seen: FxHashMap<&[u8], usize> = FxHashMap::default();
-    seen.reserve(out.len());
-    let bytes_twice = out
+    seen.reserve(entries.len());
+    let bytes_twice = entries
         .iter()
-        .zip(&numbers)
+        .zip(numbers)
         .filter_map(|((bytes, _), &number)| {
             let first = *seen.entry(bytes.as_slice()).or_insert(number);
             (first != number).then(|| {
@@ -88,13 +93,9 @@ pub fn parse_ranks(data: &[u8], location: &str) -> Result<Vec<(Vec<u8>, TokenId)
                 (number, reason)
             })
         });
-    let first_error = rank_twice
+    rank_twice
         .chain(bytes_twice)
-        .min_by_key(|(number, _)| *number);
-    if let Some((number, reason)) = first_error {
-        return Err(err(number, reason));
-    }
-    Ok(out)
+        .min_by_key(|(number, _)| *number)
 }
 
 fn parse_line(line: &[u8]) -> std::result::Result<(Vec<u8>, TokenId), String> {
@@ -362,6 +363,17 @@ mod tests {
                 "rank 0 already appears on line 1",
             ),
             ("YQ== 0\nYQ== 1\n", "f:2", "already appear on line 1"),
+            // Several repeats: the earliest repeating line is named, blank lines counted.
+            (
+                "YQ== 0\n\nYw== 2\nYQ== 3\nYg== 2\nYw== 0\n",
+                "f:4",
+                "token bytes already appear on line 1",
+            ),
+            (
+                "YQ== 5\nYg== 6\nYw== 5\nYg== 7\n",
+                "f:3",
+                "rank 5 already appears on line 1",
+            ),
             ("YQ== 0\nYg== x\n", "f:2", "bad rank"),
             ("YQ== 0\nYg", "f:2", "truncated"),
         ];
