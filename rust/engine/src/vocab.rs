@@ -55,13 +55,13 @@ impl Vocab {
         let mut vocab = Self::from_tokens(tokens, specials)?;
         let mut list = Vec::with_capacity(merges.len());
         for (rank, &(left, right)) in merges.iter().enumerate() {
-            let joined = vocab.join(left, right).ok_or_else(|| {
+            let (l, r) = vocab.pair_bytes(left, right).ok_or_else(|| {
                 Error::format(
                     format!("merges[{rank}]"),
                     format!("merge ({left}, {right}) refers to an id outside the vocabulary"),
                 )
             })?;
-            let result = vocab.ids.get(joined.as_slice()).ok_or_else(|| {
+            let result = vocab.ids.get_joined(l, r).ok_or_else(|| {
                 Error::format(
                     format!("merges[{rank}]"),
                     format!("the result of merge ({left}, {right}) is not in the vocabulary"),
@@ -113,8 +113,13 @@ impl Vocab {
         let mut vocab = Self::from_tokens(tokens, specials)?;
         for m in &merges {
             let ok = vocab
-                .join(m.left, m.right)
-                .is_some_and(|j| vocab.token_bytes(m.result) == Some(j.as_slice()));
+                .pair_bytes(m.left, m.right)
+                .zip(vocab.token_bytes(m.result))
+                .is_some_and(|((l, r), joined)| {
+                    joined.len() == l.len() + r.len()
+                        && joined.starts_with(l)
+                        && joined.ends_with(r)
+                });
             if !ok {
                 return Err(Error::invalid(format!(
                     "merge ({}, {}) -> {} is inconsistent with the token bytes",
@@ -187,9 +192,9 @@ impl Vocab {
         })
     }
 
-    fn join(&self, left: TokenId, right: TokenId) -> Option<Vec<u8>> {
-        let (l, r) = (self.ordinary_bytes(left)?, self.ordinary_bytes(right)?);
-        Some([l, r].concat())
+    /// The bytes of two ordinary tokens (`None` if either is special or unknown).
+    fn pair_bytes(&self, left: TokenId, right: TokenId) -> Option<(&[u8], &[u8])> {
+        Some((self.ordinary_bytes(left)?, self.ordinary_bytes(right)?))
     }
 
     fn ordinary_bytes(&self, id: TokenId) -> Option<&[u8]> {
@@ -265,12 +270,12 @@ impl Vocab {
     }
 }
 
-/// Ordinary token bytes -> id. Keys of up to 15 bytes (nearly every token) are packed with their
+/// Ordinary token bytes -> id (also used for `tokenizer.json`'s vocab keys). Keys of up to 15 bytes (nearly every token) are packed with their
 /// length into one integer: an insert allocates nothing and a probe hashes one word and compares
 /// integers, with no pointer to follow and no byte compare (deriving o200k's merges makes a few
 /// million probes). Longer keys live in a map of owned bytes.
 #[derive(Clone, Debug, Default)]
-struct TokenMap {
+pub(crate) struct TokenMap {
     packed: FxHashMap<u128, TokenId>,
     long: FxHashMap<Box<[u8]>, TokenId>,
 }
@@ -285,14 +290,14 @@ impl TokenMap {
         u128::from_le_bytes(key)
     }
 
-    fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize) -> Self {
         let mut map = TokenMap::default();
         map.packed.reserve(n);
         map
     }
 
     /// Store `id` under `bytes` (not empty), returning the id it replaces.
-    fn insert(&mut self, bytes: &[u8], id: TokenId) -> Option<TokenId> {
+    pub(crate) fn insert(&mut self, bytes: &[u8], id: TokenId) -> Option<TokenId> {
         if bytes.len() <= Self::PACKED {
             self.packed.insert(Self::pack(bytes), id)
         } else {
@@ -300,11 +305,25 @@ impl TokenMap {
         }
     }
 
-    fn get(&self, bytes: &[u8]) -> Option<TokenId> {
+    pub(crate) fn get(&self, bytes: &[u8]) -> Option<TokenId> {
         if bytes.len() <= Self::PACKED {
             self.packed.get(&Self::pack(bytes)).copied()
         } else {
             self.long.get(bytes).copied()
+        }
+    }
+
+    /// The id of the token `left ++ right`, without allocating for short ones.
+    fn get_joined(&self, left: &[u8], right: &[u8]) -> Option<TokenId> {
+        let n = left.len() + right.len();
+        if n <= Self::PACKED {
+            let mut key = [0u8; 16];
+            key[..left.len()].copy_from_slice(left);
+            key[left.len()..n].copy_from_slice(right);
+            key[15] = n as u8;
+            self.packed.get(&u128::from_le_bytes(key)).copied()
+        } else {
+            self.long.get([left, right].concat().as_slice()).copied()
         }
     }
 
@@ -349,6 +368,17 @@ mod tests {
         ] {
             assert_eq!(map.get(absent), None, "{absent:?}");
         }
+        for (id, key) in keys.iter().enumerate() {
+            for cut in 0..=key.len() {
+                let (l, r) = key.split_at(cut);
+                assert_eq!(
+                    map.get_joined(l, r),
+                    Some(id as TokenId),
+                    "{key:?} at {cut}"
+                );
+            }
+        }
+        assert_eq!(map.get_joined(b"a", b"\0\0"), None);
         assert_eq!(map.insert(b"abcdefghijklmnop", 99), Some(5));
     }
 

@@ -42,7 +42,7 @@ use crate::io::{read_file, write_atomic};
 use crate::normalize::Normalizer;
 use crate::pretokenize::{PreTokenizer, GPT2, PRESETS};
 use crate::tokenizer::Tokenizer;
-use crate::vocab::{SpecialToken, TokenId, Vocab};
+use crate::vocab::{SpecialToken, TokenId, TokenMap, Vocab};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{json, Map, Value};
 use std::io::Write;
@@ -167,7 +167,8 @@ fn read_model(ctx: &Ctx, value: &Value, specials: &[SpecialToken]) -> Result<Mod
         .ok_or_else(|| ctx.err("model.vocab", "missing"))?;
     let vocab = ctx.object(vocab, "model.vocab")?;
     let mut tokens = Vec::with_capacity(vocab.len());
-    let mut ids: FxHashMap<&str, TokenId> = FxHashMap::default();
+    // Vocab key -> id, for the merges (two probes per merge: 892k for o200k).
+    let mut ids = TokenMap::with_capacity(vocab.len());
     let mut keys = FxHashMap::default();
     let added: FxHashMap<&str, TokenId> = specials
         .iter()
@@ -175,17 +176,18 @@ fn read_model(ctx: &Ctx, value: &Value, specials: &[SpecialToken]) -> Result<Mod
         .collect();
     let mut specials_in_model = FxHashSet::default();
     for (key, id) in vocab {
-        let path = format!("model.vocab[{key:?}]");
+        // Made only for an error: a format per entry was a tenth of loading o200k.
+        let path = || format!("model.vocab[{key:?}]");
         let id = id
             .as_u64()
             .and_then(|id| TokenId::try_from(id).ok())
-            .ok_or_else(|| ctx.err(&path, format!("expected a token id, got {id}")))?;
+            .ok_or_else(|| ctx.err(&path(), format!("expected a token id, got {id}")))?;
         if let Some(&added_id) = added.get(key.as_str()) {
             // An added token kept in the model vocab too (HF's trainer, GPT-2): HF gives it the
             // model's id, so both must agree.
             if added_id != id {
                 return Err(ctx.err(
-                    &path,
+                    &path(),
                     format!("id {id}, but added_tokens gives this token id {added_id}"),
                 ));
             }
@@ -195,15 +197,15 @@ fn read_model(ctx: &Ctx, value: &Value, specials: &[SpecialToken]) -> Result<Mod
         }
         let bytes = bytelevel::decode(key).ok_or_else(|| {
             ctx.err(
-                &path,
+                &path(),
                 "the token has characters outside the byte-level alphabet; not a byte-level BPE \
                  vocabulary",
             )
         })?;
         if let Some(first) = keys.insert(id, key.clone()) {
-            return Err(ctx.err(&path, format!("id {id} is also used by {first:?}")));
+            return Err(ctx.err(&path(), format!("id {id} is also used by {first:?}")));
         }
-        ids.insert(key.as_str(), id);
+        ids.insert(key.as_bytes(), id);
         tokens.push((bytes, id));
     }
     let merges = read_merges(ctx, obj.get("merges"), &ids)?;
@@ -250,7 +252,7 @@ fn check_model_options(ctx: &Ctx, obj: &Map<String, Value>) -> Result<()> {
 fn read_merges(
     ctx: &Ctx,
     value: Option<&Value>,
-    ids: &FxHashMap<&str, TokenId>,
+    ids: &TokenMap,
 ) -> Result<Vec<(TokenId, TokenId)>> {
     let Some(value) = value else {
         return Ok(Vec::new());
@@ -263,13 +265,13 @@ fn read_merges(
     })?;
     let mut merges = Vec::with_capacity(list.len());
     for (index, merge) in list.iter().enumerate() {
-        let path = format!("model.merges[{index}]");
+        let path = || format!("model.merges[{index}]");
         let (left, right) = merge_parts(merge)
-            .ok_or_else(|| ctx.err(&path, "expected \"left right\" or [\"left\", \"right\"]"))?;
+            .ok_or_else(|| ctx.err(&path(), "expected \"left right\" or [\"left\", \"right\"]"))?;
         let id = |part: &str| {
-            ids.get(part).copied().ok_or_else(|| {
+            ids.get(part.as_bytes()).ok_or_else(|| {
                 ctx.err(
-                    &path,
+                    &path(),
                     format!("unknown token {part:?} (not in model.vocab)"),
                 )
             })
