@@ -137,6 +137,35 @@ def test_tiktoken_parity_long_pieces(name):
         assert ours.encode_ordinary(text) == enc.encode_ordinary(text), text[:40]
 
 
+def _long_text() -> str:
+    """~1.6 MB: real documents, then long runs of random letters, one CJK piece of 400 KB,
+    digits and base64, so that encoding cuts it into parts for both cores (texts and pieces of
+    256 KiB or more) and joins them at cuts inside every kind of run."""
+    import base64
+    import random
+
+    rng = random.Random(5)
+    real = "\n\n".join(corpus_docs())[:600_000]
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    letters = "".join(rng.choices(alphabet, k=300_000))
+    cjk = "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(140_000))
+    digits = "".join(rng.choices("0123456789", k=200_000))
+    blob = base64.b64encode(rng.randbytes(150_000)).decode()
+    return real + letters + " " + cjk + "\n" + digits + " " + blob
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_tiktoken_parity_long_text_in_parts(name):
+    ours, enc = reference(name)
+    text = _long_text()
+    want = enc.encode_ordinary(text)
+    assert ours.encode_ordinary(text) == want
+    assert ours.decode(want) == text
+    # One cut lands in every run kind in turn: start the text at different offsets.
+    for skip in (1, 77_777, 333_333):
+        assert ours.encode_ordinary(text[skip:]) == enc.encode_ordinary(text[skip:]), skip
+
+
 @pytest.mark.parametrize("name", REFERENCES)
 def test_tiktoken_special_policy_parity(name):
     ours, enc = reference(name)

@@ -21,7 +21,8 @@
 //!   by run (see [`runs`]).
 //! - Other long pieces are cut into short chunks where no merge can cross (see [`chunks`]);
 //!   where cuts fail, a linked list and rank-bucketed queue, `O(n log n)` in the worst case
-//!   (see [`long`]).
+//!   (see [`long`]). Pieces of 256 KiB or more are first cut into one part per thread of the
+//!   current rayon pool, encoded in parallel, and the cuts between parts tested like the others.
 //!
 //! A text's pieces are independent, so [`PieceStream`] takes them a few ahead of encoding: when
 //! a piece arrives its whole-token line is prefetched, and it is encoded [`AHEAD`] pieces later,

@@ -6,7 +6,8 @@
 //!    policy, see [`SpecialMatcher::find_allowed`]). Specials in neither set are ordinary text.
 //! 2. Each ordinary segment is normalized ([`Normalizer::apply`]; never inside special tokens),
 //! 3. split into pieces by the [`PreTokenizer`],
-//! 4. and each piece is encoded by the [`BpeModel`].
+//! 4. and each piece is encoded by the [`BpeModel`]. A segment of 256 KiB or more has its
+//!    pieces encoded on the threads of the current rayon pool (`parallel`), with the same ids.
 //!
 //! Raw bytes ([`Tokenizer::encode_bytes`]): valid UTF-8 input encodes exactly like
 //! [`Tokenizer::encode_ordinary`]. Otherwise, with the `none` pre-tokenizer the whole input is one
@@ -215,6 +216,9 @@ impl Tokenizer {
             return;
         }
         let normalized = self.normalizer.apply(text);
+        if self.encodes_in_parallel(&normalized) {
+            return self.encode_parallel(&normalized, out);
+        }
         let mut stream = PieceStream::new(&self.model);
         self.pretokenizer
             .for_each_piece(&normalized, |piece| stream.push(piece.as_bytes(), out));
@@ -321,5 +325,6 @@ fn is_stable_starter(normalizer: Normalizer, c: char) -> bool {
     quick == IsNormalized::Yes
 }
 
+mod parallel;
 #[cfg(test)]
 mod tests;

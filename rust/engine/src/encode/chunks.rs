@@ -22,14 +22,25 @@
 //! the output, the stack holding where each chunk's ids start. A joined chunk longer than
 //! [`SHORT_PIECE`] bytes gives up: the whole piece then takes the list path ([`super::long`]),
 //! so the waste is bounded by one more encoding of the piece.
+//!
+//! A piece of [`PARALLEL_MIN`] bytes or more is shared out between the threads of the current
+//! rayon pool: it is cut into one part per thread, each part is encoded as above as if it were a
+//! piece of its own, and the cuts between parts are tested as any other cut. If one fails, the
+//! piece is encoded again on the calling thread, whole.
 
 use super::{BpeModel, NO_RANK, SHORT_PIECE};
 use crate::vocab::TokenId;
+use rayon::prelude::*;
 
 /// Target chunk length in bytes (a chunk ends at the first char start at or after it).
 const CHUNK: usize = 8;
 /// Tokens longer than this at a cut are not examined: the cut is refused.
 const EDGE: usize = 16;
+/// Pieces at least this long are encoded in parts on several threads (small in tests, so that
+/// the proptests' pieces are cut into parts).
+const PARALLEL_MIN: usize = if cfg!(test) { 512 } else { 256 * 1024 };
+/// No part is shorter than this.
+const PART_MIN: usize = if cfg!(test) { 200 } else { 128 * 1024 };
 
 /// A chunk on the stack: where its bytes and its ids start.
 #[derive(Clone, Copy)]
@@ -41,6 +52,50 @@ struct Chunk {
 impl BpeModel {
     /// Encode a long piece chunk by chunk (see the module docs).
     pub(super) fn encode_chunked(&self, piece: &[u8], out: &mut Vec<TokenId>) {
+        let parts = if piece.len() < PARALLEL_MIN {
+            1
+        } else {
+            rayon::current_num_threads().min(piece.len() / PART_MIN)
+        };
+        if parts < 2 || !self.encode_parts(piece, parts, out) {
+            self.encode_chunks(piece, out)
+        }
+    }
+
+    /// Encode `piece` cut into `parts` parts on as many threads; `false` (and nothing written)
+    /// if a cut between parts fails.
+    fn encode_parts(&self, piece: &[u8], parts: usize, out: &mut Vec<TokenId>) -> bool {
+        // The first cut is 0 even where the piece starts with continuation bytes.
+        let cuts: Vec<usize> = (0..=parts)
+            .map(|i| match i {
+                0 => 0,
+                _ => char_start(piece, piece.len() * i / parts),
+            })
+            .collect();
+        let encoded: Vec<Vec<TokenId>> = cuts
+            .par_windows(2)
+            .map(|w| {
+                let mut ids = Vec::with_capacity((w[1] - w[0]) / 2);
+                self.encode_chunks(&piece[w[0]..w[1]], &mut ids);
+                ids
+            })
+            .collect();
+        let seams_hold = encoded.windows(2).zip(&cuts[1..]).all(|(pair, &cut)| {
+            match (pair[0].last(), pair[1].first()) {
+                (Some(&x), Some(&y)) => self.never_joins(piece, cut, x, y),
+                _ => false,
+            }
+        });
+        if seams_hold {
+            for ids in &encoded {
+                out.extend_from_slice(ids);
+            }
+        }
+        seams_hold
+    }
+
+    /// The sequential chunk loop (see the module docs).
+    fn encode_chunks(&self, piece: &[u8], out: &mut Vec<TokenId>) {
         let first_id = out.len();
         let mut stack: Vec<Chunk> = Vec::with_capacity(piece.len() / CHUNK + 1);
         let mut start = 0;
@@ -107,10 +162,15 @@ impl BpeModel {
     }
 }
 
-/// The first char start at or after `from + CHUNK` (or the end of `piece`). Bytes that are not
-/// UTF-8 text may be cut anywhere: at most three continuation bytes are skipped.
+/// The first char start at or after `from + CHUNK` (or the end of `piece`).
 fn next_cut(piece: &[u8], from: usize) -> usize {
-    let mut at = (from + CHUNK).min(piece.len());
+    char_start(piece, from + CHUNK)
+}
+
+/// The first char start at or after `at` (or the end of `piece`). Bytes that are not UTF-8 text
+/// may be cut anywhere: at most three continuation bytes are skipped.
+fn char_start(piece: &[u8], at: usize) -> usize {
+    let mut at = at.min(piece.len());
     let limit = (at + 3).min(piece.len());
     while at < limit && piece[at] & 0xC0 == 0x80 {
         at += 1;

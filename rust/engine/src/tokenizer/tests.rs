@@ -216,3 +216,100 @@ proptest! {
         }
     }
 }
+
+/// A tiktoken-style vocabulary with merges for every kind of text [`mixed_text`] makes.
+fn mixed_vocab() -> Vocab {
+    let mut tokens: Vec<(Vec<u8>, TokenId)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+    let words = [
+        "ab", "ba", "aB", "Ab", "abc", "bca", "cab", "abab", " a", " ab", "12", "123", "23", "  ",
+        "   ", "\n\n", " \n", "中", "文", "中文", "字", "文字", "++", "+/", "==", "a+", "aaaa",
+    ];
+    for w in words {
+        let id = tokens.len() as TokenId;
+        tokens.push((w.as_bytes().to_vec(), id));
+    }
+    Vocab::from_ranks(tokens, vec![]).unwrap()
+}
+
+/// Text made of runs of letters, digits, spaces, line breaks, CJK and punctuation, some of them
+/// long: `(kind, length)` per run.
+fn mixed_text(runs: &[(u8, usize)]) -> String {
+    let mut s = String::new();
+    let mut x = 7u32;
+    let mut pick = |alphabet: &[char]| {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        alphabet[(x >> 16) as usize % alphabet.len()]
+    };
+    for &(kind, len) in runs {
+        let alphabet: &[char] = match kind % 7 {
+            0 => &['a', 'b', 'c', 'A', 'B'],
+            1 => &['1', '2', '3', '4'],
+            2 => &[' '],
+            3 => &['\n', ' ', '\n'],
+            4 => &['中', '文', '字', '漢'],
+            5 => &['+', '/', '=', 'a', 'b', '9'],
+            _ => &['a'],
+        };
+        for _ in 0..len {
+            s.push(pick(alphabet));
+        }
+    }
+    s
+}
+
+/// `f` on a rayon pool of `threads` threads.
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// The ids of a scan from the start, piece by piece, on the calling thread.
+fn sequential_ids(t: &Tokenizer, text: &str) -> Vec<TokenId> {
+    let mut out = Vec::new();
+    for piece in t.pretokenizer().split(text) {
+        t.model().encode_piece(piece.as_bytes(), &mut out);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    /// Long texts are encoded on several threads (from 2 KiB in tests, in windows of 4 KiB):
+    /// exactly the ids of one sequential pass.
+    #[test]
+    fn long_texts_in_parts_match_one_scan(
+        runs in prop::collection::vec((0u8..7, prop::sample::select(vec![1usize, 2, 3, 5, 40, 700, 3000])), 1..40),
+        threads in 2usize..5,
+        pre in prop::sample::select(vec!["o200k", "cl100k", "gpt2", "llama3", "qwen2"]),
+    ) {
+        let text = mixed_text(&runs);
+        let t = Tokenizer::new(mixed_vocab(), PreTokenizer::new(pre).unwrap(), Normalizer::None)
+            .unwrap()
+            .with_ignore_merges(true);
+        let want = sequential_ids(&t, &text);
+        prop_assert_eq!(on_threads(1, || t.encode_ordinary(&text)), want.clone());
+        prop_assert_eq!(on_threads(threads, || t.encode_ordinary(&text)), want);
+    }
+}
+
+#[test]
+fn long_texts_go_parallel_on_pools_of_several_threads() {
+    let t = Tokenizer::new(
+        mixed_vocab(),
+        PreTokenizer::new(r"\w+|\s+|[^\w\s]+").unwrap(),
+        Normalizer::None,
+    )
+    .unwrap();
+    let text = mixed_text(&[(0, 3000), (2, 1), (0, 3000), (3, 5), (4, 6000), (1, 4000)]);
+    assert!(on_threads(3, || t.encodes_in_parallel(&text)));
+    assert!(!on_threads(1, || t.encodes_in_parallel(&text)));
+    assert!(!on_threads(3, || t.encodes_in_parallel(&text[..1000])));
+    let want = sequential_ids(&t, &text);
+    for threads in 2..6 {
+        assert_eq!(on_threads(threads, || t.encode_ordinary(&text)), want);
+    }
+}
