@@ -2,30 +2,31 @@
 //!
 //! A text's pieces are encoded independently of each other, so once the pre-tokenizer has found
 //! them they can be shared out. The calling thread scans the text and collects where each piece
-//! ends; every [`WINDOW`] bytes of pieces (and at the end of the text) the collected pieces are
-//! cut into runs of consecutive pieces of about equal byte length, a few per thread of the
-//! current rayon pool, the runs are encoded in parallel, and their ids appended in order. The ids
-//! are those of one sequential pass by construction: the same pieces, each encoded the same way,
-//! in the same order. Memory beyond the ids is four bytes per pending piece, bounded by the
-//! window.
+//! ends; every [`BATCH`] bytes of pieces it hands the batch to the current rayon pool and scans
+//! on, so scanning and merging overlap. Each batch's ids come back tagged with the batch's
+//! number and are appended in order: the same pieces, each encoded the same way, in the same
+//! order, so the ids are exactly those of one sequential pass.
 //!
-//! The scan stays on one thread (it is 5-25% of the time on the inputs that are slow to merge:
-//! random letters, base64), so a pool of `t` threads brings at most about `t` times the merging
-//! speed. A single long piece (a CJK run without punctuation) is one run here; from 256 KiB on the
+//! Memory beyond the ids is four bytes per piece of the batches not yet encoded, and at most
+//! [`IN_FLIGHT`] batches per thread are waiting: past that the scanning thread encodes the
+//! batch itself, which also keeps a pool that is busy elsewhere from falling behind.
+//!
+//! A single long piece (a CJK run without punctuation) is one batch here; from 256 KiB on the
 //! encoder cuts it into parts of its own (`BpeModel::encode_chunked`).
 
 use super::Tokenizer;
 use crate::encode::PieceStream;
 use crate::vocab::TokenId;
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 /// Texts shorter than this are encoded on the calling thread (small in tests, so that the
 /// proptests' texts take this path).
 const PARALLEL_MIN: usize = if cfg!(test) { 2048 } else { 256 * 1024 };
-/// Bytes of pieces collected before they are encoded.
-const WINDOW: usize = if cfg!(test) { 4096 } else { 4 << 20 };
-/// Runs of pieces per thread (more than one evens out runs that are slower to merge).
-const RUNS_PER_THREAD: usize = 4;
+/// Bytes of pieces in a batch.
+const BATCH: usize = if cfg!(test) { 512 } else { 32 * 1024 };
+/// Batches per pool thread that may wait to be encoded.
+const IN_FLIGHT: usize = 8;
 
 impl Tokenizer {
     /// Whether `text` (normalized) is encoded on several threads.
@@ -38,59 +39,60 @@ impl Tokenizer {
     /// Encode normalized `text` on the current rayon pool (see the module docs).
     pub(super) fn encode_parallel(&self, text: &str, out: &mut Vec<TokenId>) {
         let base = text.as_ptr() as usize;
-        // Piece ends (byte offsets into `text`) since `from`, the end of the encoded pieces.
-        let mut ends: Vec<u32> = Vec::new();
-        let mut from = 0;
-        self.pretokenizer.for_each_piece(text, |piece| {
-            let end = piece.as_ptr() as usize - base + piece.len();
-            ends.push(end as u32);
-            if end - from >= WINDOW {
-                self.encode_pieces(text, from, &ends, out);
-                ends.clear();
-                from = end;
-            }
-        });
-        self.encode_pieces(text, from, &ends, out);
-    }
-
-    /// Encode the pieces of `text` that start at `from` and end at `ends`, in parallel runs.
-    fn encode_pieces(&self, text: &str, from: usize, ends: &[u32], out: &mut Vec<TokenId>) {
-        let Some(&last) = ends.last() else { return };
-        let runs = rayon::current_num_threads() * RUNS_PER_THREAD;
-        let target = (last as usize - from).div_ceil(runs).max(1);
-        // Split points into `ends`: run k holds pieces cuts[k]..cuts[k + 1].
-        let mut cuts = vec![0];
-        let mut run_start = from;
-        for (k, &end) in ends.iter().enumerate() {
-            if end as usize - run_start >= target {
-                cuts.push(k + 1);
-                run_start = end as usize;
-            }
-        }
-        if cuts.last() != Some(&ends.len()) {
-            cuts.push(ends.len());
-        }
-        let encoded: Vec<Vec<TokenId>> = cuts
-            .par_windows(2)
-            .map(|w| {
-                let mut start = if w[0] == 0 {
-                    from
-                } else {
-                    ends[w[0] - 1] as usize
-                };
-                let mut ids = Vec::with_capacity((ends[w[1] - 1] as usize - start) / 3 + 8);
-                let mut stream = PieceStream::new(self.model());
-                for &end in &ends[w[0]..w[1]] {
-                    stream.push(&text.as_bytes()[start..end as usize], &mut ids);
-                    start = end as usize;
+        let max_waiting = rayon::current_num_threads() * IN_FLIGHT;
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<TokenId>)>();
+        let finished = AtomicUsize::new(0);
+        let mut results: Vec<Vec<TokenId>> = Vec::new();
+        rayon::scope(|scope| {
+            // Piece ends (byte offsets into `text`) since `from`, where the batch starts.
+            let mut ends: Vec<u32> = Vec::new();
+            let mut from = 0;
+            self.pretokenizer.for_each_piece(text, |piece| {
+                let end = piece.as_ptr() as usize - base + piece.len();
+                ends.push(end as u32);
+                if end - from < BATCH {
+                    return;
                 }
-                stream.finish(&mut ids);
-                ids
-            })
-            .collect();
-        out.reserve(encoded.iter().map(Vec::len).sum());
-        for ids in &encoded {
+                let batch = std::mem::take(&mut ends);
+                let (number, start) = (results.len(), from);
+                results.push(Vec::new());
+                from = end;
+                if number - finished.load(Ordering::Relaxed) >= max_waiting {
+                    results[number] = self.encode_batch_of_pieces(text, start, &batch);
+                    finished.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let (done_tx, finished) = (done_tx.clone(), &finished);
+                scope.spawn(move |_| {
+                    let ids = self.encode_batch_of_pieces(text, start, &batch);
+                    finished.fetch_add(1, Ordering::Relaxed);
+                    // The receiver outlives the scope: sending cannot fail.
+                    let _ = done_tx.send((number, ids));
+                });
+            });
+            let last = self.encode_batch_of_pieces(text, from, &ends);
+            results.push(last);
+        });
+        drop(done_tx);
+        for (number, ids) in done_rx {
+            results[number] = ids;
+        }
+        out.reserve(results.iter().map(Vec::len).sum());
+        for ids in &results {
             out.extend_from_slice(ids);
         }
+    }
+
+    /// The ids of the pieces of `text` that start at `from` and end at `ends`.
+    fn encode_batch_of_pieces(&self, text: &str, from: usize, ends: &[u32]) -> Vec<TokenId> {
+        let mut start = from;
+        let mut ids = Vec::with_capacity(ends.last().map_or(0, |&e| e as usize - from) / 3 + 8);
+        let mut stream = PieceStream::new(self.model());
+        for &end in ends {
+            stream.push(&text.as_bytes()[start..end as usize], &mut ids);
+            start = end as usize;
+        }
+        stream.finish(&mut ids);
+        ids
     }
 }
