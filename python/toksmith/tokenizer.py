@@ -188,7 +188,10 @@ class Tokenizer:
         allowed_special: Specials = frozenset(),
         disallowed_special: Specials = "all",
     ) -> list[int]:
-        """Token ids of `text` with tiktoken's special-token policy (see the module doc)."""
+        """Token ids of `text` with tiktoken's special-token policy (see the module doc).
+
+        A text of 256 KiB or more is encoded on every thread of the engine's pool (all cores;
+        ``RAYON_NUM_THREADS`` caps it), with the same ids as on one."""
         allowed, disallowed = self._special_lists(allowed_special, disallowed_special)
         try:
             return self._core.encode(text, allowed, disallowed)
@@ -196,7 +199,8 @@ class Tokenizer:
             return self._core.encode(fix_surrogates(text), allowed, disallowed)
 
     def encode_ordinary(self, text: str) -> list[int]:
-        """Token ids of `text`, treating special tokens as ordinary text."""
+        """Token ids of `text`, treating special tokens as ordinary text (long texts in
+        parallel, as in `encode`)."""
         try:
             return self._core.encode_ordinary(text)
         except UnicodeEncodeError:
