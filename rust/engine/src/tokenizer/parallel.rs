@@ -42,7 +42,7 @@ impl Tokenizer {
         let max_waiting = rayon::current_num_threads() * IN_FLIGHT;
         let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<TokenId>)>();
         let finished = AtomicUsize::new(0);
-        let mut results: Vec<Vec<TokenId>> = Vec::new();
+        let mut batches = 0;
         rayon::scope(|scope| {
             // Piece ends (byte offsets into `text`) since `from`, where the batch starts.
             let mut ends: Vec<u32> = Vec::new();
@@ -53,27 +53,27 @@ impl Tokenizer {
                 if end - from < BATCH {
                     return;
                 }
-                let batch = std::mem::take(&mut ends);
-                let (number, start) = (results.len(), from);
-                results.push(Vec::new());
+                let (batch, number, start) = (std::mem::take(&mut ends), batches, from);
+                batches += 1;
                 from = end;
-                if number - finished.load(Ordering::Relaxed) >= max_waiting {
-                    results[number] = self.encode_batch_of_pieces(text, start, &batch);
-                    finished.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
                 let (done_tx, finished) = (done_tx.clone(), &finished);
-                scope.spawn(move |_| {
-                    let ids = self.encode_batch_of_pieces(text, start, &batch);
+                let encode = move || {
+                    let ids = self.encode_pieces_from(text, start, &batch);
                     finished.fetch_add(1, Ordering::Relaxed);
                     // The receiver outlives the scope: sending cannot fail.
                     let _ = done_tx.send((number, ids));
-                });
+                };
+                if number - finished.load(Ordering::Relaxed) >= max_waiting {
+                    encode();
+                } else {
+                    scope.spawn(move |_| encode());
+                }
             });
-            let last = self.encode_batch_of_pieces(text, from, &ends);
-            results.push(last);
+            let _ = done_tx.send((batches, self.encode_pieces_from(text, from, &ends)));
+            batches += 1;
         });
         drop(done_tx);
+        let mut results = vec![Vec::new(); batches];
         for (number, ids) in done_rx {
             results[number] = ids;
         }
@@ -84,7 +84,7 @@ impl Tokenizer {
     }
 
     /// The ids of the pieces of `text` that start at `from` and end at `ends`.
-    fn encode_batch_of_pieces(&self, text: &str, from: usize, ends: &[u32]) -> Vec<TokenId> {
+    fn encode_pieces_from(&self, text: &str, from: usize, ends: &[u32]) -> Vec<TokenId> {
         let mut start = from;
         let mut ids = Vec::with_capacity(ends.last().map_or(0, |&e| e as usize - from) / 3 + 8);
         let mut stream = PieceStream::new(self.model());
