@@ -115,16 +115,34 @@ def run_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     return {**res, **proc_info}
 
 
-def median_runs(spec: dict[str, Any], runs: int, timeout: float, label: str) -> dict[str, Any]:
-    """Run a worker `runs` times (stopping early on failure) and fold the runs into medians."""
-    results = []
+def interleaved_runs(
+    specs: dict[str, dict[str, Any]], runs: int, timeout: float, label: str
+) -> dict[str, dict[str, Any]]:
+    """Run each tool's worker `runs` times, round by round: every tool's run `i` comes before
+    any run `i + 1`, in alternating order, so that a slow spell of a shared machine falls on all
+    tools alike (and the runs of one round can be compared pairwise, see `paired_speedup`). A
+    tool whose run fails is not run again and reports that run; the others go on."""
+    results: dict[str, list[dict[str, Any]]] = {tool: [] for tool in specs}
+    failed: dict[str, dict[str, Any]] = {}
     for i in range(runs):
-        r = run_worker(spec, timeout)
-        results.append(r)
-        status = "ok" if r["ok"] else r["status"]
-        print(f"  {label} run {i + 1}/{runs}: {status} ({r['process_wall_s']:.1f} s)", flush=True)
-        if not r["ok"]:
-            return r
+        for tool in list(specs) if i % 2 == 0 else list(reversed(specs)):
+            if tool in failed:
+                continue
+            r = run_worker(specs[tool], timeout)
+            status = "ok" if r["ok"] else r["status"]
+            print(
+                f"  {label} {tool} run {i + 1}/{runs}: {status} ({r['process_wall_s']:.1f} s)",
+                flush=True,
+            )
+            if r["ok"]:
+                results[tool].append(r)
+            else:
+                failed[tool] = r
+    return {tool: failed.get(tool) or fold_runs(results[tool]) for tool in specs}
+
+
+def fold_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One tool's successful runs folded into medians (each phase keeps every run's wall)."""
     out = dict(results[-1])
     out["runs"] = len(results)
     for key in ("peak_rss_mib", "process_wall_s", "process_cpu_s"):
@@ -134,6 +152,17 @@ def median_runs(spec: dict[str, Any], runs: int, timeout: float, label: str) -> 
             out[phase] = {k: statistics.median(r[phase][k] for r in results) for k in out[phase]}
             out[phase]["all_wall_s"] = [r[phase]["wall_s"] for r in results]
     return out
+
+
+def paired_speedup(base: dict[str, Any], row: dict[str, Any], phase: str) -> float | None:
+    """How many times faster `base` (toksmith) ran `phase` than `row`: the median over rounds
+    of the ratio of the two runs in the same round (less swayed by a machine's slow spells
+    than a ratio of medians)."""
+    if not (base.get("ok") and row.get("ok") and phase in base and phase in row):
+        return None
+    pairs = zip(base[phase]["all_wall_s"], row[phase]["all_wall_s"])
+    ratios = [peer / mine for mine, peer in pairs if mine > 0]
+    return statistics.median(ratios) if ratios else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,17 +181,18 @@ def selected(tools: list[str], args: argparse.Namespace) -> list[str]:
 def bench_train(files: list[Path], vocabs: list[int], args: argparse.Namespace) -> list[dict]:
     rows = []
     for vocab in vocabs:
-        for tool in selected(TRAIN_TOOLS, args):
-            out = args.out / "train" / f"{tool}-{vocab}"
-            spec = {
+        specs = {
+            tool: {
                 "task": "train",
                 "tool": tool,
                 "files": [str(f) for f in files],
                 "vocab_size": vocab,
-                "out": str(out),
+                "out": str(args.out / "train" / f"{tool}-{vocab}"),
             }
-            r = median_runs(spec, args.runs, args.train_timeout, f"train {tool} v{vocab}")
-            rows.append({"tool": tool, "vocab_size": vocab, **r})
+            for tool in selected(TRAIN_TOOLS, args)
+        }
+        results = interleaved_runs(specs, args.runs, args.train_timeout, f"train v{vocab}")
+        rows += [{"tool": tool, "vocab_size": vocab, **r} for tool, r in results.items()]
         rows += merges_checks(rows, vocab)
     return rows
 
@@ -258,19 +288,20 @@ def merges_checks(rows: list[dict], vocab: int) -> list[dict]:
 def bench_encode(files: list[Path], args: argparse.Namespace, modes: list[str]) -> list[dict]:
     rows = []
     for rank in RANKS:
-        group = []
+        specs = {}
         for tool in selected(ENCODE_TOOLS, args):
             tool_modes = [m for m in modes if m != "decode" or tool in DECODE_TOOLS]
-            if not tool_modes:
-                continue
-            spec = {
-                "task": "encode",
-                "tool": tool,
-                "rank": rank,
-                "files": [str(f) for f in files],
-                "modes": tool_modes,
-            }
-            r = median_runs(spec, args.runs, args.encode_timeout, f"encode {rank} {tool}")
+            if tool_modes:
+                specs[tool] = {
+                    "task": "encode",
+                    "tool": tool,
+                    "rank": rank,
+                    "files": [str(f) for f in files],
+                    "modes": tool_modes,
+                }
+        results = interleaved_runs(specs, args.runs, args.encode_timeout, f"encode {rank}")
+        group = []
+        for tool, r in results.items():
             row = {"tool": tool, "rank": rank, **r}
             if r.get("ok"):
                 for phase in ("single", "batch", "decode"):
@@ -293,12 +324,13 @@ ONE_THREAD = "toksmith-1thread"
 def bench_patho(args: argparse.Namespace, size: int) -> list[dict]:
     rows = []
     for name in common.PATHOLOGICAL:
-        group = []
+        specs = {}
         for tool in [*selected(ENCODE_TOOLS, args), ONE_THREAD]:
             spec = {"task": "patho", "tool": tool, "rank": "o200k", "input": name, "size": size}
-            if tool == ONE_THREAD:
-                spec = {**spec, "tool": "toksmith", "threads": 1}
-            r = median_runs(spec, args.runs, args.timeout, f"patho {name} {tool}")
+            specs[tool] = {**spec, "tool": "toksmith", "threads": 1} if tool == ONE_THREAD else spec
+        results = interleaved_runs(specs, args.runs, args.timeout, f"patho {name}")
+        group = []
+        for tool, r in results.items():
             row = {"tool": tool, "input": name, **r}
             if r.get("ok"):
                 row["single"]["mb_s"] = row["bytes"] / 1e6 / row["single"]["wall_s"]
@@ -372,7 +404,7 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                     fmt(wall, " s"),
                     fmt(r["train"]["cpu_s"], " s") if ok else "-",
                     fmt(r["peak_rss_mib"], " MiB") if ok else "-",
-                    fmt(base["train"]["wall_s"] / wall, "x") if base and ok else "-",
+                    fmt(1 / sp, "x") if base and (sp := paired_speedup(base, r, "train")) else "-",
                     fmt(base["peak_rss_mib"] / r["peak_rss_mib"], "x") if base and ok else "-",
                     status_of(r),
                 ]
@@ -437,7 +469,7 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                     fmt(mbs, " MB/s"),
                     fmt(r[phase]["cpu_s"], " s") if ok else "-",
                     fmt(r["peak_rss_mib"], " MiB") if ok else "-",
-                    fmt(base[phase]["mb_s"] / mbs, "x") if base and ok else "-",
+                    fmt(paired_speedup(base, r, phase), "x") if base else "-",
                     match,
                     status_of(r),
                 ]
@@ -471,9 +503,7 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                     r["input"],
                     r["tool"],
                     fmt(wall, " s"),
-                    fmt(base["single"]["wall_s"] and wall / base["single"]["wall_s"], "x")
-                    if base and ok
-                    else "-",
+                    fmt(paired_speedup(base, r, "single"), "x") if base else "-",
                     {True: "yes", False: "NO", None: "-"}[r.get("ids_match_tiktoken")]
                     if ok
                     else "-",
@@ -510,7 +540,9 @@ def render_md(report: dict[str, Any], tabs: list[tuple[str, list[str], list[list
         f"- versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}",
         f"- corpus: {c['corpus_bytes']} bytes in {len(c['files'])} file(s) (tier {c['tier']}); "
         f"medians of {c['runs']} run(s); generated {report['generated']}",
-        "- ratios: `toksmith/peer speed` > 1 and `toksmith wall/peer` < 1 mean toksmith is faster",
+        "- ratios: `toksmith/peer speed` > 1 and `toksmith wall/peer` < 1 mean toksmith is faster;"
+        " tools run round by round, and a ratio is the median over rounds of the ratio of the two"
+        " runs in one round",
         "",
     ]
     for title, header, rows in tabs:

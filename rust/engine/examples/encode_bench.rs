@@ -5,7 +5,11 @@
 //! pre-tokenization alone, BPE alone (over the pre-collected pieces) and the whole
 //! `encode_ordinary`, each the fastest of `REPS` runs (the minimum is the least noisy estimate
 //! on a shared machine; the harness in `benches/` reports medians across processes). Then the
-//! text split at blank lines is encoded as a batch on rayon pools of 1 and 2 threads.
+//! text split at blank lines is encoded as a batch on rayon pools of 1 and 2 threads, and the BPE
+//! time of the pieces that are not tokens is shown by piece length (they cost the most).
+//!
+//! With `ENCODE_ONLY=1` only `encode_ordinary` runs (fastest of 20): for profiling under `perf`
+//! and for comparing two builds, alternating their processes on a noisy machine.
 
 use base64::Engine;
 use std::time::Instant;
@@ -31,16 +35,21 @@ fn load_ranks(path: &str) -> Vec<(Vec<u8>, TokenId)> {
 const REPS: usize = 5;
 
 /// The fastest of `REPS` runs of `f`, in seconds, and its last result.
-fn fastest<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+fn fastest<T>(f: impl FnMut() -> T) -> (f64, T) {
+    fastest_of(REPS, f)
+}
+
+/// The fastest of `reps` runs of `f`, in seconds, and its last result.
+fn fastest_of<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::INFINITY;
     let mut out = None;
-    for _ in 0..REPS {
+    for _ in 0..reps {
         let t = Instant::now();
         let r = f();
         best = best.min(t.elapsed().as_secs_f64());
         out = Some(r);
     }
-    (best, out.expect("REPS > 0"))
+    (best, out.expect("reps > 0"))
 }
 
 fn main() {
@@ -57,6 +66,11 @@ fn main() {
     for file in files {
         let text = String::from_utf8_lossy(&std::fs::read(file).expect("input")).into_owned();
         let mb = text.len() as f64 / 1e6;
+        if std::env::var_os("ENCODE_ONLY").is_some() {
+            let (s, _) = fastest_of(20, || tok.encode_ordinary(&text));
+            println!("{file}: encode_ordinary {:.1} ms", s * 1e3);
+            continue;
+        }
         let (pre_s, pieces) = fastest(|| tok.pretokenizer().split(&text));
         let (bpe_s, ids) = fastest(|| {
             let mut ids = Vec::with_capacity(text.len() / 3);
@@ -79,6 +93,30 @@ fn main() {
             all_s * 1e3,
             mb / all_s,
         );
+        for (lo, hi) in [(2, 16), (17, 128), (129, usize::MAX)] {
+            let merged: Vec<&[u8]> = pieces
+                .iter()
+                .map(|p| p.as_bytes())
+                .filter(|p| (lo..=hi).contains(&p.len()) && tok.model().token_id(p).is_none())
+                .collect();
+            let (s, n_ids) = fastest(|| {
+                let mut ids = Vec::new();
+                for p in &merged {
+                    tok.model().encode_piece(p, &mut ids);
+                }
+                ids.len()
+            });
+            let bytes: usize = merged.iter().map(|p| p.len()).sum();
+            let lengths = match hi {
+                usize::MAX => format!("{lo}+"),
+                _ => format!("{lo}..={hi}"),
+            };
+            println!(
+                "  not tokens, {lengths} bytes: {} pieces, {bytes} bytes, {n_ids} ids, bpe {:.1} ms",
+                merged.len(),
+                s * 1e3
+            );
+        }
         let docs: Vec<&str> = text.split("\n\n").collect();
         let batch_s = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
