@@ -14,6 +14,9 @@ use rustc_hash::FxHashMap;
 const SHORT: usize = 7;
 /// Keys of at most this many bytes are packed into a `u128`.
 const MEDIUM: usize = 15;
+/// Bloom filter bits per token: a piece that is not a token (a rare word, random text) is
+/// usually answered from the filter, which stays in L2, instead of a bucket line from memory.
+const FILTER_BITS: usize = 8;
 
 const _: () = assert!(fits_line::<u64, TokenId, 5>() && fits_line::<u128, TokenId, 3>());
 
@@ -64,21 +67,24 @@ impl TokenIndex {
                 .filter(|(_, b)| lens.contains(&b.len()))
                 .count()
         };
-        let mut index = TokenIndex {
-            short: LineTable::with_capacity(count(1..=SHORT)),
-            medium: LineTable::with_capacity(count(SHORT + 1..=MEDIUM)),
-            long: FxHashMap::default(),
-            duplicates: false,
-        };
+        let mut short = LineTable::with_capacity(count(1..=SHORT));
+        let mut medium = LineTable::with_capacity(count(SHORT + 1..=MEDIUM));
+        let mut long = FxHashMap::default();
+        let mut duplicates = false;
         for (id, bytes) in tokens {
             let replaced = match bytes.len() {
-                1..=SHORT => index.short.insert(pack_short(bytes), id),
-                n if n <= MEDIUM => index.medium.insert(pack_medium(bytes), id),
-                _ => index.long.insert(Box::from(bytes), id),
+                1..=SHORT => short.insert(pack_short(bytes), id),
+                n if n <= MEDIUM => medium.insert(pack_medium(bytes), id),
+                _ => long.insert(Box::from(bytes), id),
             };
-            index.duplicates |= replaced.is_some();
+            duplicates |= replaced.is_some();
         }
-        index
+        TokenIndex {
+            short: short.with_filter(FILTER_BITS),
+            medium: medium.with_filter(FILTER_BITS),
+            long,
+            duplicates,
+        }
     }
 
     /// Whether every token's bytes are its own (no two tokens share bytes).

@@ -174,10 +174,16 @@ impl<K: Key, V: Copy + Default, const N: usize> LineTable<K, V, N> {
         }
     }
 
-    /// Ask the CPU to start loading `key`'s bucket (a no-op where prefetching is unavailable).
+    /// Ask the CPU to start loading the lines a lookup of `key` reads: its filter word, if the
+    /// table has a filter, and its bucket (a no-op where prefetching is unavailable).
     #[inline(always)]
     pub(crate) fn prefetch(&self, key: K) {
-        let bucket: *const Bucket<K, V, N> = &self.buckets[self.home(key.hash())];
+        let h = key.hash();
+        if !self.filter.is_empty() {
+            let (word, _) = filter_slot(h, self.filter.len());
+            prefetch_line((&self.filter[word] as *const u64).cast());
+        }
+        let bucket: *const Bucket<K, V, N> = &self.buckets[self.home(h)];
         prefetch_line(bucket.cast());
     }
 
