@@ -16,7 +16,7 @@ const SHORT: usize = 7;
 const MEDIUM: usize = 15;
 /// Bloom filter bits per token: a piece that is not a token (a rare word, random text) is
 /// usually answered from the filter, which stays in L2, instead of a bucket line from memory.
-const FILTER_BITS: usize = 8;
+const FILTER_BITS: usize = 12;
 
 const _: () = assert!(fits_line::<u64, TokenId, 5>() && fits_line::<u128, TokenId, 3>());
 
