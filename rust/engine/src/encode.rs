@@ -25,9 +25,9 @@
 //!   current rayon pool, encoded in parallel, and the cuts between parts tested like the others.
 //!
 //! A text's pieces are independent, so [`PieceStream`] takes them a few ahead of encoding: when
-//! a piece arrives its whole-token line is prefetched, and it is encoded [`AHEAD`] pieces later,
-//! by which time the line has arrived. Lookups into megabyte tables then overlap instead of
-//! each stalling the pre-tokenizer's branchy scan.
+//! a piece arrives its whole-token lookup (filter word and bucket) is prefetched, and it is
+//! encoded [`AHEAD`] pieces later, by which time the lines have arrived. Lookups into megabyte
+//! tables then overlap instead of each stalling the pre-tokenizer's branchy scan.
 //!
 //! The merges live in one hash table keyed by the packed pair `left << 32 | right`, a
 //! [`table::LineTable`] whose lookups read one cache line; the merges of two single-byte tokens

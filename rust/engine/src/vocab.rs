@@ -270,10 +270,11 @@ impl Vocab {
     }
 }
 
-/// Ordinary token bytes -> id (also used for `tokenizer.json`'s vocab keys). Keys of up to 15 bytes (nearly every token) are packed with their
-/// length into one integer: an insert allocates nothing and a probe hashes one word and compares
-/// integers, with no pointer to follow and no byte compare (deriving o200k's merges makes a few
-/// million probes). Longer keys live in a map of owned bytes.
+/// Ordinary token bytes -> id (also used for `tokenizer.json`'s vocab keys). Keys of up to 15
+/// bytes (nearly every token) are packed with their length into one integer: an insert allocates
+/// nothing and a probe hashes one word and compares integers, with no pointer to follow and no
+/// byte compare (deriving o200k's merges makes a few million probes). Longer keys live in a map
+/// of owned bytes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TokenMap {
     packed: FxHashMap<u128, TokenId>,
