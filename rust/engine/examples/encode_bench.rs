@@ -58,11 +58,13 @@ fn main() {
         eprintln!("usage: encode_bench RANKS PATTERN FILE...");
         std::process::exit(2);
     };
+    let loading = Instant::now();
     let vocab = Vocab::from_ranks(load_ranks(ranks), vec![]).expect("valid ranks");
     let pre = PreTokenizer::new(pattern).expect("pattern");
     let tok = Tokenizer::new(vocab, pre, Normalizer::None)
         .unwrap()
         .with_ignore_merges(true);
+    eprintln!("load {:.0} ms", loading.elapsed().as_secs_f64() * 1e3);
     for file in files {
         let text = String::from_utf8_lossy(&std::fs::read(file).expect("input")).into_owned();
         let mb = text.len() as f64 / 1e6;

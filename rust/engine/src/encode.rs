@@ -50,10 +50,13 @@ pub use table::prefetch_line;
 use crate::vocab::{TokenId, Vocab};
 use cache::ModelTag;
 use index::TokenIndex;
+use rayon::prelude::*;
 use table::{fits_line, LineTable};
 
 /// Pieces up to this many bytes use the stack-array loop; longer ones use the rank queue.
 const SHORT_PIECE: usize = 128;
+/// Pieces up to this many bytes use smaller stack arrays.
+const SMALL_PIECE: usize = 16;
 /// Rank of "no merge applies".
 const NO_RANK: u32 = u32::MAX;
 /// "No token": the result of "no merge", and a linked-list node merged into its left neighbour.
@@ -97,6 +100,8 @@ pub struct BpeModel {
     /// Whether long pieces may be cut into chunks: no two ordinary tokens have the same bytes
     /// (the cut test finds tokens by their bytes).
     chunkable: bool,
+    /// Whether a pair's merge can be found from its bytes alone (see [`merges_are_all_splits`]).
+    pairs_by_bytes: bool,
     /// Marks this model's entries in the per-thread memo of merged pieces.
     tag: ModelTag,
     /// One more than the highest merge rank (the long-piece queue's bucket count).
@@ -129,6 +134,7 @@ impl BpeModel {
             }
         }
         let chunkable = tokens.is_distinct();
+        let pairs_by_bytes = chunkable && merges_are_all_splits(vocab, &tokens, pairs.len());
         let rank_limit = vocab.merges().iter().map(|m| m.rank as usize + 1).max();
         let byte_ids: [TokenId; 256] = std::array::from_fn(|b| vocab.byte_id(b as u8));
         let byte_pairs = (0..1usize << 16)
@@ -145,6 +151,7 @@ impl BpeModel {
             tokens,
             token_lens: token_lens.into_boxed_slice(),
             chunkable,
+            pairs_by_bytes,
             tag: ModelTag::fresh(),
             ignore_merges: false,
         }
@@ -189,11 +196,8 @@ impl BpeModel {
     /// Run the merges on a piece of at least two bytes.
     #[inline]
     fn merge_piece(&self, piece: &[u8], out: &mut Vec<TokenId>) {
-        // Stack arrays sized to the piece class, so short pieces do not pay to initialise 128.
-        if piece.len() <= 16 {
-            self.encode_short::<16>(piece, out)
-        } else if piece.len() <= SHORT_PIECE {
-            self.encode_short::<SHORT_PIECE>(piece, out)
+        if piece.len() <= SHORT_PIECE {
+            self.encode_short(piece, out)
         } else if !self.encode_runs(piece, out) {
             if self.chunkable {
                 self.encode_chunked(piece, out)
@@ -229,11 +233,45 @@ impl BpeModel {
         self.pairs.get(pair_key(left, right)).unwrap_or(NO_MERGE)
     }
 
-    /// Quadratic loop over stack arrays; `piece.len() <= N`.
-    fn encode_short<const N: usize>(&self, piece: &[u8], out: &mut Vec<TokenId>) {
-        // ids[i] = token i; merges[i] = the merge of (token i, token i + 1).
-        let mut ids = [0 as TokenId; N];
-        let mut merges = [NO_MERGE; N];
+    /// The merge of the tokens whose bytes, joined, are `joined`, when
+    /// [`BpeModel::pairs_by_bytes`] holds: the token with those bytes, ranked by its id.
+    #[inline]
+    fn merge_by_bytes(&self, joined: &[u8]) -> PairMerge {
+        self.tokens.get(joined).map_or(NO_MERGE, |id| PairMerge {
+            rank: id,
+            result: id,
+        })
+    }
+
+    /// Quadratic loop over stack arrays, for pieces of at most [`SHORT_PIECE`] bytes.
+    #[inline]
+    fn encode_short(&self, piece: &[u8], out: &mut Vec<TokenId>) {
+        // Stack arrays sized to the piece class, so short pieces do not pay to initialise 128.
+        // The small class has arrays of twice its pieces' length, so that removing a token
+        // shifts a fixed window (a few vector moves) instead of calling memmove.
+        match (piece.len() <= SMALL_PIECE, self.pairs_by_bytes) {
+            (true, true) => self.merge_short::<{ 2 * SMALL_PIECE }, SMALL_PIECE, true>(piece, out),
+            (true, false) => {
+                self.merge_short::<{ 2 * SMALL_PIECE }, SMALL_PIECE, false>(piece, out)
+            }
+            (false, true) => self.merge_short::<{ SHORT_PIECE + 1 }, 0, true>(piece, out),
+            (false, false) => self.merge_short::<{ SHORT_PIECE + 1 }, 0, false>(piece, out),
+        }
+    }
+
+    /// [`BpeModel::encode_short`] with arrays of `CAP` entries, pairs looked up by their bytes
+    /// (`BY_BYTES`) or by their ids, and tokens removed by shifting `WINDOW` entries (0: the
+    /// rest of the piece; otherwise `piece.len() <= WINDOW` and `2 * WINDOW <= CAP`).
+    fn merge_short<const CAP: usize, const WINDOW: usize, const BY_BYTES: bool>(
+        &self,
+        piece: &[u8],
+        out: &mut Vec<TokenId>,
+    ) {
+        // ids[i] = token i; merges[i] = the merge of (token i, token i + 1); with `BY_BYTES`,
+        // starts[i] = where token i starts (token `len`, past the end, starts at the end).
+        let mut ids = [0 as TokenId; CAP];
+        let mut merges = [NO_MERGE; CAP];
+        let mut starts = [0u8; CAP];
         let mut len = piece.len();
         for (slot, &b) in ids.iter_mut().zip(piece) {
             *slot = self.byte_ids[b as usize];
@@ -241,6 +279,20 @@ impl BpeModel {
         for (m, w) in merges.iter_mut().zip(piece.windows(2)) {
             *m = self.byte_pair(w[0], w[1]);
         }
+        if BY_BYTES {
+            // Offsets of at most SHORT_PIECE = 128 fit a byte.
+            for (i, s) in starts.iter_mut().enumerate().take(len + 1) {
+                *s = i as u8;
+            }
+        }
+        let pair = |ids: &[TokenId; CAP], starts: &[u8; CAP], i: usize| {
+            if BY_BYTES {
+                let (from, to) = (usize::from(starts[i]), usize::from(starts[i + 2]));
+                self.merge_by_bytes(&piece[from..to])
+            } else {
+                self.merge_of(ids[i], ids[i + 1])
+            }
+        };
         loop {
             let mut best = NO_RANK;
             let mut at = 0;
@@ -254,16 +306,19 @@ impl BpeModel {
                 break;
             }
             ids[at] = merges[at].result;
-            ids.copy_within(at + 2..len, at + 1);
-            merges.copy_within(at + 2..len, at + 1);
+            remove::<_, CAP, WINDOW>(&mut ids, at + 1, len);
+            remove::<_, CAP, WINDOW>(&mut merges, at + 1, len);
+            if BY_BYTES {
+                remove::<_, CAP, WINDOW>(&mut starts, at + 1, len + 1);
+            }
             len -= 1;
             merges[at] = if at + 1 < len {
-                self.merge_of(ids[at], ids[at + 1])
+                pair(&ids, &starts, at)
             } else {
                 NO_MERGE
             };
             if at > 0 {
-                merges[at - 1] = self.merge_of(ids[at - 1], ids[at]);
+                merges[at - 1] = pair(&ids, &starts, at - 1);
             }
             if len == 1 {
                 break;
@@ -271,6 +326,48 @@ impl BpeModel {
         }
         out.extend_from_slice(&ids[..len]);
     }
+}
+
+/// Remove entry `at` of `a[..len]`, shifting the rest left: `WINDOW` entries when it is not 0
+/// (what lies beyond `len` is left unspecified), else exactly the rest.
+#[inline(always)]
+fn remove<T: Copy, const CAP: usize, const WINDOW: usize>(a: &mut [T; CAP], at: usize, len: usize) {
+    if WINDOW == 0 {
+        a.copy_within(at + 1..len, at);
+    } else {
+        a.copy_within(at + 1..at + 1 + WINDOW, at);
+    }
+}
+
+/// Whether the merge of two adjacent tokens can be found by their joined bytes.
+///
+/// A tiktoken rank file defines the merges implicitly: two adjacent tokens merge when their
+/// joined bytes are a token, ranked by that token's id, so every split of a token into two
+/// tokens is a merge. When a model's merges are exactly these, the merge of a pair is the
+/// whole-token lookup of its bytes. That index (about 4 MiB for o200k, mostly tokens of at most
+/// 7 bytes in 2.3 MiB) is a quarter of the pair table (446k merges, about 10 MiB), so on text
+/// whose pieces are not tokens (random letters, base64, CJK) far more of the lookups are
+/// answered from L2 instead of memory.
+///
+/// This holds when `vocab`'s merges are exactly "every split of a token into two tokens, ranked
+/// by the token's id" (the merges [`Vocab::from_ranks`] derives), given that `distinct_pairs` of
+/// them are distinct pairs and no two tokens share bytes. Every merge is already known to join its two tokens' bytes into its
+/// result's, so the merges are a subset of the splits, and equal counts make them all of them.
+fn merges_are_all_splits(vocab: &Vocab, tokens: &TokenIndex, distinct_pairs: usize) -> bool {
+    if !vocab.ranks_are_ids() || distinct_pairs != vocab.merges().len() {
+        return false;
+    }
+    // Found in parallel, as `Vocab::from_ranks` finds them (about 50 ms on one core for o200k).
+    let tokens_bytes: Vec<&[u8]> = vocab.ordinary_tokens().map(|(_, b)| b).collect();
+    let splits: usize = tokens_bytes
+        .par_iter()
+        .map(|bytes| {
+            (1..bytes.len())
+                .filter(|&k| tokens.get(&bytes[..k]).is_some() && tokens.get(&bytes[k..]).is_some())
+                .count()
+        })
+        .sum();
+    splits == distinct_pairs
 }
 
 /// How many pieces a [`PieceStream`] holds before encoding the oldest (a power of two).

@@ -134,7 +134,6 @@ impl<K: Key, V: Copy + Default, const N: usize> LineTable<K, V, N> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -1,7 +1,7 @@
 //! The encoder against brute-force references on random vocabularies.
 
 use super::*;
-use crate::vocab::SpecialToken;
+use crate::vocab::{Merge, SpecialToken};
 use proptest::prelude::*;
 
 /// A tiny deterministic generator so that one proptest seed describes a whole vocabulary.
@@ -259,6 +259,7 @@ proptest! {
     fn ranks_match_tiktoken(seed in any::<u64>(), n in 1usize..80, piece in input()) {
         let vocab = random_rank_vocab(seed, n);
         let model = BpeModel::new(&vocab).with_ignore_merges(true);
+        prop_assert!(model.pairs_by_bytes, "rank files' merges are all splits");
         let got = model.encode_piece_to_vec(&piece);
         prop_assert_eq!(&got, &tiktoken_reference(&vocab, &piece));
         prop_assert_eq!(&got, &reference(&vocab, &piece, true));
@@ -343,4 +344,38 @@ fn specials_are_never_produced_by_merges() {
     let vocab = Vocab::from_ranks(toks, vec![special]).unwrap();
     let model = BpeModel::new(&vocab).with_ignore_merges(true);
     assert_eq!(model.encode_piece_to_vec(b"abab"), vec![256, 256]);
+}
+
+#[test]
+fn pairs_are_looked_up_by_bytes_only_when_every_split_is_a_merge() {
+    // Ranks equal result ids, but "abc" is made only from (ab, c): (a, bc) is no merge, so the
+    // bytes "abc" must not make a and bc merge.
+    let mut toks = bytes256();
+    toks.push((b"bc".to_vec(), 256));
+    toks.push((b"ab".to_vec(), 257));
+    toks.push((b"abc".to_vec(), 258));
+    let merge = |left, right, result| Merge {
+        left,
+        right,
+        result,
+        rank: result,
+    };
+    let partial = vec![merge(98, 99, 256), merge(97, 98, 257), merge(257, 99, 258)];
+    let vocab = Vocab::from_parts(toks.clone(), partial.clone(), vec![]).unwrap();
+    assert!(vocab.ranks_are_ids());
+    let model = BpeModel::new(&vocab);
+    assert!(!model.pairs_by_bytes);
+    assert_eq!(model.encode_piece_to_vec(b"abc"), vec![97, 256]);
+    assert_eq!(
+        model.encode_piece_to_vec(b"abc"),
+        reference(&vocab, b"abc", false)
+    );
+    // With the missing split too, the merges are all splits and both lookups agree.
+    let mut all = partial;
+    all.push(merge(97, 256, 258));
+    let vocab = Vocab::from_parts(toks.clone(), all, vec![]).unwrap();
+    let model = BpeModel::new(&vocab);
+    assert!(model.pairs_by_bytes);
+    assert_eq!(model.encode_piece_to_vec(b"abc"), vec![258]);
+    assert!(BpeModel::new(&Vocab::from_ranks(toks, vec![]).unwrap()).pairs_by_bytes);
 }
