@@ -225,6 +225,30 @@ impl PreTokenizer {
         }
     }
 
+    /// Whether [`PreTokenizer::pieces_from`] can start a scan anywhere (the presets: each of
+    /// their pieces depends only on the text and where it starts).
+    pub fn is_resumable(&self) -> bool {
+        matches!(self.splitter, Splitter::Preset(_))
+    }
+
+    /// Call `f` on each piece of `text` from byte `from` (a char boundary) on, until `f` breaks
+    /// or the text ends: the pieces that the scan of the whole text produces wherever it has a
+    /// piece start at `from`. `false` (and nothing called) unless [`Self::is_resumable`].
+    pub fn pieces_from<'t>(
+        &self,
+        text: &'t str,
+        from: usize,
+        mut f: impl FnMut(&'t str) -> std::ops::ControlFlow<()>,
+    ) -> bool {
+        match &self.splitter {
+            Splitter::Preset(preset) => {
+                preset.pieces_from(text, from, &mut f);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The pieces of `text` as a vector (convenient in tests and tools).
     pub fn split<'t>(&self, text: &'t str) -> Vec<&'t str> {
         let mut out = Vec::new();

@@ -44,6 +44,7 @@
 //! table.
 
 use super::classes::{Tables, CRLF, LETTER, LOWERISH, NUMBER, OTHER, SPACE, UPPERISH};
+use std::ops::ControlFlow;
 
 /// The high bit of each byte of a word.
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
@@ -123,13 +124,28 @@ impl Preset {
 
     /// Call `f` on each piece of `text`.
     pub(super) fn for_each_piece<'t>(self, text: &'t str, f: &mut impl FnMut(&'t str)) {
+        self.pieces_from(text, 0, &mut |piece| {
+            f(piece);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Call `f` on each piece of `text` from byte `from` (a char boundary) on, until it breaks.
+    /// A piece depends only on the text and where it starts, so these are the pieces of the
+    /// whole text's scan wherever that scan has a piece start at `from`.
+    pub(super) fn pieces_from<'t>(
+        self,
+        text: &'t str,
+        from: usize,
+        f: &mut impl FnMut(&'t str) -> ControlFlow<()>,
+    ) {
         let scan = Scan::new(text);
         match self {
-            Preset::Gpt2 => scan.pieces(text, f, |s, p| s.gpt2(p)),
-            Preset::Cl100k => scan.pieces(text, f, |s, p| s.cl100k(p)),
-            Preset::O200k => scan.pieces(text, f, |s, p| s.o200k(p)),
-            Preset::Llama3 => scan.pieces(text, f, |s, p| s.llama3(p, 3)),
-            Preset::Qwen2 => scan.pieces(text, f, |s, p| s.llama3(p, 1)),
+            Preset::Gpt2 => scan.pieces(text, from, f, |s, p| s.gpt2(p)),
+            Preset::Cl100k => scan.pieces(text, from, f, |s, p| s.cl100k(p)),
+            Preset::O200k => scan.pieces(text, from, f, |s, p| s.o200k(p)),
+            Preset::Llama3 => scan.pieces(text, from, f, |s, p| s.llama3(p, 3)),
+            Preset::Qwen2 => scan.pieces(text, from, f, |s, p| s.llama3(p, 1)),
         }
     }
 }
@@ -159,15 +175,17 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// The loop of one preset, `next_end` giving the end of the match at a position.
+    /// The loop of one preset from `from` on, `next_end` giving the end of the match at a
+    /// position; `f` may stop it.
     #[inline(always)]
     fn pieces<'t>(
         &self,
         text: &'t str,
-        f: &mut impl FnMut(&'t str),
+        from: usize,
+        f: &mut impl FnMut(&'t str) -> ControlFlow<()>,
         next_end: impl Fn(&Self, usize) -> usize,
     ) {
-        let mut p = 0;
+        let mut p = from;
         while p < text.len() {
             let end = next_end(self, p);
             // Every alternative consumes at least one char; guard anyway so that a bug could
@@ -177,7 +195,9 @@ impl<'a> Scan<'a> {
             } else {
                 self.next(p)
             };
-            f(&text[p..end]);
+            if f(&text[p..end]).is_break() {
+                return;
+            }
             p = end;
         }
     }

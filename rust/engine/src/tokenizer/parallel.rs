@@ -13,10 +13,27 @@
 //!
 //! A single long piece (a CJK run without punctuation) is one batch here; from 256 KiB on the
 //! encoder cuts it into parts of its own (`BpeModel::encode_chunked`).
+//!
+//! # Scanning in parts
+//!
+//! With a preset pre-tokenizer the scan itself is shared out too: one thread scanning random
+//! letters or base64 (40-60 MB/s) cannot feed another that merges. A preset's piece depends only
+//! on the text and where the piece starts, so two scans that share one piece start agree from
+//! there on. The text is cut into parts: each part starts a few pieces after an even cut, where
+//! a scan from the cut ends its [`LEAD_PIECES`]-th piece, if scans from the next two chars end a
+//! piece there too (then a scan from the start very likely does as well; in a run of digits,
+//! grouped by three from wherever a scan starts, they do not, and when no cut agrees the text
+//! takes the batch path above). Every part is scanned and encoded on a pool thread from its start until one of
+//! its piece ends is exactly a later part's start; there it stops. The ids are then the first
+//! part's, followed by those of the part starting where it stopped, and so on: where a guess was
+//! still wrong, the part before runs on past it and the part that started there is unused. In the worst case one part scans the
+//! whole text, as a single thread would.
 
 use super::Tokenizer;
 use crate::encode::PieceStream;
 use crate::vocab::TokenId;
+use rayon::prelude::*;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -27,6 +44,21 @@ const PARALLEL_MIN: usize = if cfg!(test) { 2048 } else { 256 * 1024 };
 const BATCH: usize = if cfg!(test) { 512 } else { 32 * 1024 };
 /// Batches per pool thread that may wait to be encoded.
 const IN_FLIGHT: usize = 8;
+/// Parts per pool thread when parts are scanned on their own (more parts than threads let the
+/// pool even out parts that encode at different speeds).
+const PARTS_PER_THREAD: usize = 4;
+/// No part is shorter than this.
+const PART_MIN: usize = if cfg!(test) { 300 } else { 64 * 1024 };
+/// Pieces scanned from an even cut to choose where a part starts.
+const LEAD_PIECES: usize = 4;
+/// Bytes after an even cut that choosing a part start may look at.
+const GUESS_WINDOW: usize = 1024;
+
+/// The ids of one part and where its pieces stopped.
+struct Part {
+    end: usize,
+    ids: Vec<TokenId>,
+}
 
 impl Tokenizer {
     /// Whether `text` (normalized) is encoded on several threads.
@@ -38,6 +70,114 @@ impl Tokenizer {
 
     /// Encode normalized `text` on the current rayon pool (see the module docs).
     pub(super) fn encode_parallel(&self, text: &str, out: &mut Vec<TokenId>) {
+        if !(self.pretokenizer.is_resumable() && self.encode_in_parts(text, out)) {
+            self.encode_batches(text, out)
+        }
+    }
+
+    /// Each part scanned and encoded by a pool thread (see "Scanning in parts"); `false` (and
+    /// nothing written) when no part start could be agreed on.
+    fn encode_in_parts(&self, text: &str, out: &mut Vec<TokenId>) -> bool {
+        let wanted = rayon::current_num_threads() * PARTS_PER_THREAD;
+        let starts = self.part_starts(text, wanted.min(text.len() / PART_MIN).max(1));
+        if starts.len() < 2 {
+            return false;
+        }
+        let parts: Vec<Part> = starts
+            .par_iter()
+            .enumerate()
+            .map(|(i, &start)| self.encode_part(text, start, &starts[i + 1..]))
+            .collect();
+        let mut at = 0;
+        while at < text.len() {
+            // A part ends at the end of the text or exactly where a later one starts.
+            let i = starts.binary_search(&at).expect("parts end at part starts");
+            out.extend_from_slice(&parts[i].ids);
+            at = parts[i].end;
+        }
+        true
+    }
+
+    /// Where the parts start: 0, then one start near each even cut that scans from three
+    /// neighbouring chars all reach (strictly increasing, all before the end of the text).
+    fn part_starts(&self, text: &str, parts: usize) -> Vec<usize> {
+        let mut starts = vec![0];
+        for k in 1..parts {
+            let cut = char_start(text, text.len() / parts * k);
+            // Guesses look at most GUESS_WINDOW bytes on (a megabyte of CJK is one piece); a
+            // guess the window's end may have changed is checked by the parts like any other.
+            let window = &text[..char_start(text, cut + GUESS_WINDOW)];
+            let origins = [
+                cut,
+                char_start(window, cut + 1),
+                char_start(window, cut + 2),
+            ];
+            let start = self.piece_end_after(window, origins[0], LEAD_PIECES);
+            let agreed = origins[1..]
+                .iter()
+                .all(|&o| self.first_end_from(window, o, start) == start);
+            if agreed && start < window.len() && starts.last().is_some_and(|&last| start > last) {
+                starts.push(start);
+            }
+        }
+        starts
+    }
+
+    /// The end of the `n`-th piece scanned from `from` (or the end of the text).
+    fn piece_end_after(&self, text: &str, from: usize, n: usize) -> usize {
+        let (mut seen, mut end) = (0, text.len());
+        self.pretokenizer.pieces_from(text, from, |piece| {
+            seen += 1;
+            end = offset(text, piece) + piece.len();
+            if seen == n {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        end
+    }
+
+    /// The first piece end at or after `target` of a scan from `from`.
+    fn first_end_from(&self, text: &str, from: usize, target: usize) -> usize {
+        let mut end = text.len();
+        self.pretokenizer.pieces_from(text, from, |piece| {
+            end = offset(text, piece) + piece.len();
+            if end >= target {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        end
+    }
+
+    /// Scan and encode from `start` until a piece ends at one of `later` (sorted) or the text
+    /// ends.
+    fn encode_part(&self, text: &str, start: usize, later: &[usize]) -> Part {
+        let span = later.first().map_or(text.len(), |&s| s) - start;
+        let mut ids = Vec::with_capacity(span / 3 + 8);
+        let mut stream = PieceStream::new(self.model());
+        let (mut next, mut end) = (0, text.len());
+        self.pretokenizer.pieces_from(text, start, |piece| {
+            stream.push(piece.as_bytes(), &mut ids);
+            let piece_end = offset(text, piece) + piece.len();
+            while later.get(next).is_some_and(|&s| s < piece_end) {
+                next += 1;
+            }
+            if later.get(next) == Some(&piece_end) {
+                end = piece_end;
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        stream.finish(&mut ids);
+        Part { end, ids }
+    }
+
+    /// The calling thread scans, pool threads encode batches of its pieces (the module docs).
+    fn encode_batches(&self, text: &str, out: &mut Vec<TokenId>) {
         let base = text.as_ptr() as usize;
         let max_waiting = rayon::current_num_threads() * IN_FLIGHT;
         let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<TokenId>)>();
@@ -95,4 +235,18 @@ impl Tokenizer {
         stream.finish(&mut ids);
         ids
     }
+}
+
+/// Where `piece` (a slice of `text`) starts in `text`.
+fn offset(text: &str, piece: &str) -> usize {
+    piece.as_ptr() as usize - text.as_ptr() as usize
+}
+
+/// The first char boundary at or after `at` (or the end of `text`).
+fn char_start(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
 }

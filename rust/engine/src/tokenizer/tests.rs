@@ -313,3 +313,39 @@ fn long_texts_go_parallel_on_pools_of_several_threads() {
         assert_eq!(on_threads(threads, || t.encode_ordinary(&text)), want);
     }
 }
+
+/// Parts whose guessed start is wrong (digits are grouped by three from wherever a scan starts),
+/// a text that is one piece and runs of one letter: the parts still give one scan's ids.
+#[test]
+fn parts_that_start_in_the_wrong_place_are_skipped() {
+    let digits: String = (0..7001)
+        .map(|i| char::from(b'0' + (i * 7 % 10) as u8))
+        .collect();
+    let texts = [
+        digits.clone(),
+        format!("x{digits}y {digits}"),
+        "中文字".repeat(1500),
+        "a".repeat(5000),
+        mixed_text(&[(0, 3000), (2, 700), (5, 3000), (1, 40)]),
+    ];
+    for pre in ["o200k", "cl100k", "gpt2", "llama3", "qwen2"] {
+        let t = Tokenizer::new(
+            mixed_vocab(),
+            PreTokenizer::new(pre).unwrap(),
+            Normalizer::None,
+        )
+        .unwrap()
+        .with_ignore_merges(true);
+        assert!(t.pretokenizer().is_resumable());
+        for text in &texts {
+            let want = sequential_ids(&t, text);
+            for threads in 2..5 {
+                assert_eq!(
+                    on_threads(threads, || t.encode_ordinary(text)),
+                    want,
+                    "{pre}"
+                );
+            }
+        }
+    }
+}
