@@ -88,12 +88,17 @@ impl Tokenizer {
             .enumerate()
             .map(|(i, &start)| self.encode_part(text, start, &starts[i + 1..]))
             .collect();
+        // A part ends at the end of the text or exactly where a later one starts.
+        let mut used = Vec::with_capacity(parts.len());
         let mut at = 0;
         while at < text.len() {
-            // A part ends at the end of the text or exactly where a later one starts.
-            let i = starts.binary_search(&at).expect("parts end at part starts");
-            out.extend_from_slice(&parts[i].ids);
-            at = parts[i].end;
+            let part = &parts[starts.binary_search(&at).expect("parts end at part starts")];
+            used.push(part);
+            at = part.end;
+        }
+        out.reserve(used.iter().map(|p| p.ids.len()).sum());
+        for part in used {
+            out.extend_from_slice(&part.ids);
         }
         true
     }
