@@ -13,6 +13,8 @@
 //! token). When no such pair has a merge, no merge ever crosses the cut and the encoding of
 //! `AB` is the encoding of `A` followed by that of `B` (ties between the two sides are broken
 //! leftmost first, which orders merges of different sides but changes neither side's result).
+//! With a rank file's merges, whether such a pair merges is looked up by its joined bytes in the
+//! whole-token index, as on the short path, instead of in the larger pair table.
 //!
 //! The test must be made with the chunks' final encodings: when a chunk is later joined with its
 //! right neighbour, its first token can change, and the cut on its left must be tested again.
@@ -133,20 +135,26 @@ impl BpeModel {
         if x_len > EDGE || y_len > EDGE {
             return false;
         }
-        let mut rights = [0 as TokenId; EDGE];
+        // The tokens that start at the cut, with their lengths.
+        let mut rights = [(0 as TokenId, 0usize); EDGE];
         let mut n_rights = 0;
         for m in 1..=y_len {
             if let Some(r) = self.edge_token(&piece[cut..cut + m], m == y_len, y) {
-                rights[n_rights] = r;
+                rights[n_rights] = (r, m);
                 n_rights += 1;
             }
         }
         (1..=x_len).all(|k| {
             self.edge_token(&piece[cut - k..cut], k == x_len, x)
                 .is_none_or(|l| {
-                    rights[..n_rights]
-                        .iter()
-                        .all(|&r| self.merge_of(l, r).rank == NO_RANK)
+                    rights[..n_rights].iter().all(|&(r, m)| {
+                        let merge = if self.pairs_by_bytes {
+                            self.merge_by_bytes(&piece[cut - k..cut + m])
+                        } else {
+                            self.merge_of(l, r)
+                        };
+                        merge.rank == NO_RANK
+                    })
                 })
         })
     }
