@@ -31,7 +31,11 @@
 //!
 //! The merges live in one hash table keyed by the packed pair `left << 32 | right`, a
 //! [`table::LineTable`] whose lookups read one cache line; the merges of two single-byte tokens
-//! (the first lookups of every piece) also sit in a dense 65,536-entry table.
+//! (the first lookups of every piece) also sit in a dense 65,536-entry table. When the merges
+//! are a rank file's (every split of a token into two tokens, ranked by the token's id; checked
+//! when the model is built), the short path and the chunk path's cut test find a pair's merge
+//! by its joined bytes in the whole-token index instead, a quarter of the pair table's size (see
+//! [`merges_are_all_splits`]).
 //!
 //! Worst case over all paths: `O(n log n)` for a piece of `n` bytes. The run and chunk paths
 //! are linear when they succeed (the chunk path's joins re-encode at most [`SHORT_PIECE`] bytes
