@@ -355,8 +355,9 @@ fn remove<T: Copy, const CAP: usize, const WINDOW: usize>(a: &mut [T; CAP], at: 
 ///
 /// This holds when `vocab`'s merges are exactly "every split of a token into two tokens, ranked
 /// by the token's id" (the merges [`Vocab::from_ranks`] derives), given that `distinct_pairs` of
-/// them are distinct pairs and no two tokens share bytes. Every merge is already known to join its two tokens' bytes into its
-/// result's, so the merges are a subset of the splits, and equal counts make them all of them.
+/// them are distinct pairs and no two tokens share bytes. Every merge is already known to join
+/// its two tokens' bytes into its result's, so the merges are a subset of the splits, and equal
+/// counts make them all of them.
 fn merges_are_all_splits(vocab: &Vocab, tokens: &TokenIndex, distinct_pairs: usize) -> bool {
     if !vocab.ranks_are_ids() || distinct_pairs != vocab.merges().len() {
         return false;

@@ -23,11 +23,11 @@
 //! a scan from the cut ends its [`LEAD_PIECES`]-th piece, if scans from the next two chars end a
 //! piece there too (then a scan from the start very likely does as well; in a run of digits,
 //! grouped by three from wherever a scan starts, they do not, and when no cut agrees the text
-//! takes the batch path above). Every part is scanned and encoded on a pool thread from its start until one of
-//! its piece ends is exactly a later part's start; there it stops. The ids are then the first
-//! part's, followed by those of the part starting where it stopped, and so on: where a guess was
-//! still wrong, the part before runs on past it and the part that started there is unused. In the worst case one part scans the
-//! whole text, as a single thread would.
+//! takes the batch path above). Every part is scanned and encoded on a pool thread from its
+//! start until one of its piece ends is exactly a later part's start; there it stops. The ids
+//! are then the first part's, followed by those of the part starting where it stopped, and so
+//! on: where a guess was still wrong, the part before runs on past it and the part that started
+//! there is unused. In the worst case one part scans the whole text, as a single thread would.
 
 use super::Tokenizer;
 use crate::encode::PieceStream;
@@ -117,10 +117,14 @@ impl Tokenizer {
                 char_start(window, cut + 1),
                 char_start(window, cut + 2),
             ];
-            let start = self.piece_end_after(window, origins[0], LEAD_PIECES);
+            let mut seen = 0;
+            let start = self.end_where(window, origins[0], |_| {
+                seen += 1;
+                seen == LEAD_PIECES
+            });
             let agreed = origins[1..]
                 .iter()
-                .all(|&o| self.first_end_from(window, o, start) == start);
+                .all(|&o| self.end_where(window, o, |end| end >= start) == start);
             if agreed && start < window.len() && starts.last().is_some_and(|&last| start > last) {
                 starts.push(start);
             }
@@ -128,27 +132,13 @@ impl Tokenizer {
         starts
     }
 
-    /// The end of the `n`-th piece scanned from `from` (or the end of the text).
-    fn piece_end_after(&self, text: &str, from: usize, n: usize) -> usize {
-        let (mut seen, mut end) = (0, text.len());
-        self.pretokenizer.pieces_from(text, from, |piece| {
-            seen += 1;
-            end = offset(text, piece) + piece.len();
-            if seen == n {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
-        end
-    }
-
-    /// The first piece end at or after `target` of a scan from `from`.
-    fn first_end_from(&self, text: &str, from: usize, target: usize) -> usize {
+    /// The end of the first piece, scanning from `from`, for which `stop(end)` holds (or the end
+    /// of the text).
+    fn end_where(&self, text: &str, from: usize, mut stop: impl FnMut(usize) -> bool) -> usize {
         let mut end = text.len();
         self.pretokenizer.pieces_from(text, from, |piece| {
             end = offset(text, piece) + piece.len();
-            if end >= target {
+            if stop(end) {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -183,7 +173,6 @@ impl Tokenizer {
 
     /// The calling thread scans, pool threads encode batches of its pieces (the module docs).
     fn encode_batches(&self, text: &str, out: &mut Vec<TokenId>) {
-        let base = text.as_ptr() as usize;
         let max_waiting = rayon::current_num_threads() * IN_FLIGHT;
         let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<TokenId>)>();
         let finished = AtomicUsize::new(0);
@@ -193,7 +182,7 @@ impl Tokenizer {
             let mut ends: Vec<u32> = Vec::new();
             let mut from = 0;
             self.pretokenizer.for_each_piece(text, |piece| {
-                let end = piece.as_ptr() as usize - base + piece.len();
+                let end = offset(text, piece) + piece.len();
                 ends.push(end as u32);
                 if end - from < BATCH {
                     return;
@@ -247,7 +236,8 @@ fn offset(text: &str, piece: &str) -> usize {
     piece.as_ptr() as usize - text.as_ptr() as usize
 }
 
-/// The first char boundary at or after `at` (or the end of `text`).
+/// The first char boundary at or after `at` (or the end of `text`; `str::ceil_char_boundary` is
+/// newer than the crate's minimum Rust).
 fn char_start(text: &str, at: usize) -> usize {
     let mut at = at.min(text.len());
     while !text.is_char_boundary(at) {
