@@ -52,7 +52,7 @@ mod table;
 pub use table::prefetch_line;
 
 use crate::vocab::{TokenId, Vocab};
-use cache::ModelTag;
+use cache::{MemoGate, ModelTag};
 use index::TokenIndex;
 use rayon::prelude::*;
 use table::{fits_line, LineTable};
@@ -178,22 +178,31 @@ impl BpeModel {
 
     /// Append the ids of `piece` to `out`.
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<TokenId>) {
+        self.encode_gated(piece, out, &mut MemoGate::default())
+    }
+
+    /// [`BpeModel::encode_piece`] for one of a stream of pieces that share `gate`.
+    #[inline]
+    fn encode_gated(&self, piece: &[u8], out: &mut Vec<TokenId>, gate: &mut MemoGate) {
         if self.ignore_merges && piece.len() > 1 {
             if let Some(id) = self.tokens.get(piece) {
                 out.push(id);
                 return;
             }
         }
-        self.merged(piece, out)
+        self.merged(piece, out, gate)
     }
 
-    /// Append the ids the merges make of `bytes` (no whole-token shortcut), through the memo.
+    /// Append the ids the merges make of `bytes` (no whole-token shortcut), through the memo
+    /// when `gate` admits it.
     #[inline]
-    fn merged(&self, bytes: &[u8], out: &mut Vec<TokenId>) {
+    fn merged(&self, bytes: &[u8], out: &mut Vec<TokenId>, gate: &mut MemoGate) {
         match bytes.len() {
             0 => {}
             1 => out.push(self.byte_ids[bytes[0] as usize]),
-            _ => cache::memoised(self.tag, bytes, out, |out| self.merge_piece(bytes, out)),
+            _ => cache::memoised(self.tag, bytes, out, gate, |out| {
+                self.merge_piece(bytes, out)
+            }),
         }
     }
 
@@ -384,6 +393,7 @@ pub struct PieceStream<'m, 't> {
     ring: [&'t [u8]; AHEAD],
     /// Pieces pushed so far (the ring holds the last `min(pushed, AHEAD)`).
     pushed: usize,
+    gate: MemoGate,
 }
 
 impl<'m, 't> PieceStream<'m, 't> {
@@ -392,6 +402,7 @@ impl<'m, 't> PieceStream<'m, 't> {
             model,
             ring: [&[]; AHEAD],
             pushed: 0,
+            gate: MemoGate::default(),
         }
     }
 
@@ -405,15 +416,16 @@ impl<'m, 't> PieceStream<'m, 't> {
         let oldest = std::mem::replace(slot, piece);
         self.pushed += 1;
         if self.pushed > AHEAD {
-            self.model.encode_piece(oldest, out);
+            self.model.encode_gated(oldest, out, &mut self.gate);
         }
     }
 
     /// Encode the pieces still held.
-    pub fn finish(self, out: &mut Vec<TokenId>) {
+    pub fn finish(mut self, out: &mut Vec<TokenId>) {
         let held = self.pushed.min(AHEAD);
         for k in self.pushed - held..self.pushed {
-            self.model.encode_piece(self.ring[k % AHEAD], out);
+            self.model
+                .encode_gated(self.ring[k % AHEAD], out, &mut self.gate);
         }
     }
 }

@@ -8,8 +8,8 @@
 //! The memo is direct-mapped, like a CPU cache: a fixed array of 64-byte slots, each holding one
 //! piece (up to [`MAX_KEY`] bytes) and its ids (up to [`MAX_IDS`]) inline. A lookup reads one
 //! slot; an insert overwrites it. Nothing is allocated per piece, memory is bounded (128 KiB per
-//! thread), and input that never repeats (random letters, base64) costs only the failed compare.
-//! Each slot records which model wrote it, so one thread can use several tokenizers: a slot
+//! thread), and input that never repeats (random letters, base64) costs only the failed compare,
+//! and not even that once a stream's [`MemoGate`] has seen a window of misses. Each slot records which model wrote it, so one thread can use several tokenizers: a slot
 //! written by another model is simply a miss.
 
 use crate::vocab::TokenId;
@@ -89,16 +89,69 @@ fn same(key: &[u8; MAX_KEY], piece: &[u8]) -> bool {
     }
 }
 
+/// Probes per verdict of a [`MemoGate`].
+const GATE_WINDOW: u32 = 256;
+/// A window with fewer hits than this closes the gate.
+const GATE_MIN_HITS: u32 = GATE_WINDOW / 8;
+/// Pieces merged without the memo once the gate closes, before it probes again.
+const GATE_CLOSED: u32 = 4096;
+
+/// Whether a stream of pieces consults the memo.
+///
+/// A miss costs a hash, a compare and a store (about a quarter of merging a short piece), a hit
+/// saves the whole merge. On text that never repeats (random letters, base64, CJK) nearly every
+/// probe misses, so after a window of [`GATE_WINDOW`] probes with fewer than [`GATE_MIN_HITS`]
+/// hits the gate lets [`GATE_CLOSED`] pieces be merged directly, then probes again. Real text,
+/// whose non-token pieces hit about 80% of the time, keeps it open.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MemoGate {
+    probes: u32,
+    hits: u32,
+    closed_for: u32,
+}
+
+impl MemoGate {
+    /// Whether the next piece should consult the memo (counting down a closed gate).
+    #[inline(always)]
+    fn admits(&mut self) -> bool {
+        if self.closed_for == 0 {
+            return true;
+        }
+        self.closed_for -= 1;
+        false
+    }
+
+    /// Whether the gate is closed now (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed_for > 0
+    }
+
+    #[inline(always)]
+    fn record(&mut self, hit: bool) {
+        self.probes += 1;
+        self.hits += u32::from(hit);
+        if self.probes == GATE_WINDOW {
+            if self.hits < GATE_MIN_HITS {
+                self.closed_for = GATE_CLOSED;
+            }
+            self.probes = 0;
+            self.hits = 0;
+        }
+    }
+}
+
 /// Append `piece`'s ids to `out` from this thread's memo, or compute them with `merge` (which
-/// appends to `out`) and remember them.
+/// appends to `out`) and remember them; `gate` may skip the memo on text that does not repeat.
 #[inline]
 pub(crate) fn memoised(
     tag: ModelTag,
     piece: &[u8],
     out: &mut Vec<TokenId>,
+    gate: &mut MemoGate,
     merge: impl FnOnce(&mut Vec<TokenId>),
 ) {
-    if piece.len() > MAX_KEY {
+    if piece.len() > MAX_KEY || !gate.admits() {
         return merge(out);
     }
     let at = slot_of(piece);
@@ -112,6 +165,7 @@ pub(crate) fn memoised(
         }
         found
     });
+    gate.record(hit);
     if hit {
         return;
     }
@@ -143,16 +197,38 @@ mod tests {
     fn hits_return_what_was_stored_and_models_do_not_mix() {
         let (a, b) = (ModelTag::fresh(), ModelTag::fresh());
         let mut out = Vec::new();
-        memoised(a, b"hello", &mut out, |o| o.extend([1, 2]));
-        memoised(a, b"hello", &mut out, |_| panic!("should be a hit"));
+        memoised(a, b"hello", &mut out, &mut MemoGate::default(), |o| {
+            o.extend([1, 2])
+        });
+        memoised(a, b"hello", &mut out, &mut MemoGate::default(), |_| {
+            panic!("should be a hit")
+        });
         assert_eq!(out, [1, 2, 1, 2]);
         let mut calls = 0;
-        memoised(b, b"hello", &mut out, |o| {
+        memoised(b, b"hello", &mut out, &mut MemoGate::default(), |o| {
             calls += 1;
             o.push(9)
         });
         assert_eq!(calls, 1, "another model's slot is a miss");
         assert_eq!(out, [1, 2, 1, 2, 9]);
+    }
+
+    #[test]
+    fn the_gate_closes_on_misses_reopens_and_stays_open_on_hits() {
+        let mut gate = MemoGate::default();
+        for _ in 0..GATE_WINDOW {
+            assert!(gate.admits());
+            gate.record(false);
+        }
+        for _ in 0..GATE_CLOSED {
+            assert!(!gate.admits(), "closed after a window of misses");
+        }
+        assert!(gate.admits(), "probes again after GATE_CLOSED pieces");
+        let mut gate = MemoGate::default();
+        for i in 0..10 * GATE_WINDOW {
+            assert!(gate.admits(), "a window with enough hits keeps it open");
+            gate.record(i % 8 == 0);
+        }
     }
 
     #[test]
@@ -178,7 +254,7 @@ mod tests {
         let long = [b'x'; MAX_KEY + 1];
         for _ in 0..2 {
             let mut calls = 0;
-            memoised(tag, &long, &mut Vec::new(), |o| {
+            memoised(tag, &long, &mut Vec::new(), &mut MemoGate::default(), |o| {
                 calls += 1;
                 o.push(1)
             });
@@ -187,10 +263,16 @@ mod tests {
         let many: Vec<TokenId> = (0..MAX_IDS as TokenId + 1).collect();
         for _ in 0..2 {
             let mut calls = 0;
-            memoised(tag, b"many", &mut Vec::new(), |o| {
-                calls += 1;
-                o.extend(&many)
-            });
+            memoised(
+                tag,
+                b"many",
+                &mut Vec::new(),
+                &mut MemoGate::default(),
+                |o| {
+                    calls += 1;
+                    o.extend(&many)
+                },
+            );
             assert_eq!(calls, 1);
         }
     }

@@ -30,6 +30,7 @@
 //! piece of its own, and the cuts between parts are tested as any other cut. If one fails, the
 //! piece is encoded again on the calling thread, whole.
 
+use super::cache::MemoGate;
 use super::{BpeModel, NO_RANK, SHORT_PIECE};
 use crate::vocab::TokenId;
 use rayon::prelude::*;
@@ -101,13 +102,14 @@ impl BpeModel {
         let first_id = out.len();
         let mut stack: Vec<Chunk> = Vec::with_capacity(piece.len() / CHUNK + 1);
         let mut start = 0;
+        let mut gate = MemoGate::default();
         while start < piece.len() {
             let end = next_cut(piece, start);
             let mut chunk = Chunk {
                 start,
                 ids: out.len(),
             };
-            self.merged(&piece[start..end], out);
+            self.merged(&piece[start..end], out, &mut gate);
             while let Some(&top) = stack.last() {
                 let (x, y) = (out[chunk.ids - 1], out[chunk.ids]);
                 if self.never_joins(piece, chunk.start, x, y) {
@@ -120,7 +122,7 @@ impl BpeModel {
                 stack.pop();
                 out.truncate(top.ids);
                 // Chunks are merged without the whole-token shortcut: it applies to whole pieces.
-                self.merged(&piece[top.start..end], out);
+                self.merged(&piece[top.start..end], out, &mut gate);
                 chunk = top;
             }
             stack.push(chunk);

@@ -304,6 +304,53 @@ fn memo_hits_and_two_models_in_one_thread_agree_with_the_reference() {
 }
 
 #[test]
+fn a_stream_that_closes_and_reopens_the_memo_gate_matches_the_reference() {
+    // Distinct pieces (the gate closes), then a few pieces repeated (it reopens and the memo
+    // answers), then distinct ones again: every id as tiktoken's.
+    let vocab = random_rank_vocab(21, 80);
+    let model = BpeModel::new(&vocab).with_ignore_merges(true);
+    let mut rng = Lcg(5);
+    let mut random_piece = || -> Vec<u8> {
+        (0..10 + rng.below(12))
+            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+            .collect()
+    };
+    let distinct: Vec<Vec<u8>> = (0..6000).map(|_| random_piece()).collect();
+    let few: Vec<Vec<u8>> = (0..5).map(|_| random_piece()).collect();
+    let repeated: Vec<Vec<u8>> = (0..6000).map(|i| few[i % few.len()].clone()).collect();
+    let mut streamed = Vec::new();
+    let mut stream = PieceStream::new(&model);
+    let (mut closed_pushes, mut closed_at_end) = ([0usize; 3], [false; 3]);
+    for (phase, pieces) in [&distinct, &repeated, &distinct].into_iter().enumerate() {
+        for p in pieces {
+            stream.push(p, &mut streamed);
+            closed_pushes[phase] += usize::from(stream.gate.is_closed());
+        }
+        closed_at_end[phase] = stream.gate.is_closed();
+    }
+    assert!(
+        closed_pushes[0] > 4000,
+        "distinct pieces close the gate: {closed_pushes:?}"
+    );
+    assert!(
+        closed_pushes[1] < 4200,
+        "repeats reopen it: {closed_pushes:?}"
+    );
+    assert!(!closed_at_end[1], "and keep it open");
+    assert!(
+        closed_pushes[2] > 4000,
+        "distinct pieces close it again: {closed_pushes:?}"
+    );
+    stream.finish(&mut streamed);
+    let expected: Vec<TokenId> = [&distinct, &repeated, &distinct]
+        .into_iter()
+        .flatten()
+        .flat_map(|p| tiktoken_reference(&vocab, p))
+        .collect();
+    assert_eq!(streamed, expected);
+}
+
+#[test]
 fn long_runs_use_the_heap_and_match() {
     let vocab = random_merge_vocab(7, 40);
     let model = BpeModel::new(&vocab);
