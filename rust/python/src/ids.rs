@@ -55,7 +55,23 @@ impl IdObjects {
         ids: &[TokenId],
     ) -> PyResult<Bound<'py, PyList>> {
         let list = empty_list(py, ids.len())?;
-        self.fill(py, len, &list, ids);
+        self.fill(py, len, &list, 0, ids);
+        Ok(list)
+    }
+
+    /// One list of the ids of consecutive `runs` (as if joined first).
+    pub(crate) fn list_of_runs<'py>(
+        &self,
+        py: Python<'py>,
+        len: usize,
+        runs: &[Vec<TokenId>],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let list = empty_list(py, runs.iter().map(Vec::len).sum())?;
+        let mut at = 0;
+        for ids in runs {
+            self.fill(py, len, &list, at, ids);
+            at += ids.len();
+        }
         Ok(list)
     }
 
@@ -78,14 +94,21 @@ impl IdObjects {
             .collect::<PyResult<Vec<_>>>()?;
         let outer = empty_list(py, lists.len())?;
         for (i, (list, ids)) in lists.into_iter().zip(batch).enumerate() {
-            self.fill(py, len, &list, ids);
+            self.fill(py, len, &list, 0, ids);
             set_slot(&outer, i, list.into_any());
         }
         Ok(outer)
     }
 
-    /// Fills the empty `list` (of length `ids.len()`) with the int objects of `ids`.
-    fn fill(&self, py: Python<'_>, len: usize, list: &Bound<'_, PyList>, ids: &[TokenId]) {
+    /// Fills the empty slots `at..at + ids.len()` of `list` with the int objects of `ids`.
+    fn fill(
+        &self,
+        py: Python<'_>,
+        len: usize,
+        list: &Bound<'_, PyList>,
+        at: usize,
+        ids: &[TokenId],
+    ) {
         // Only code holding the GIL takes this lock, and nothing below runs Python code (making
         // an int does not collect), but a collection's finalizer may encode again on this thread
         // while an outer call holds the lock: that inner call makes fresh ints. A poisoned lock
@@ -95,7 +118,7 @@ impl IdObjects {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => {
                 for (i, &id) in ids.iter().enumerate() {
-                    set_slot(list, i, int(py, id).into_any());
+                    set_slot(list, at + i, int(py, id).into_any());
                 }
                 return;
             }
@@ -120,7 +143,7 @@ impl IdObjects {
                     .clone(),
                 None => int(py, id),
             };
-            set_slot(list, i, item.into_any());
+            set_slot(list, at + i, item.into_any());
         }
     }
 }

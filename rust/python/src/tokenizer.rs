@@ -123,8 +123,8 @@ impl Tokenizer {
     }
 
     fn encode_ordinary<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
-        let ids = py.allow_threads(|| self.inner.encode_ordinary(text));
-        self.list(py, &ids)
+        let runs = py.allow_threads(|| self.inner.encode_ordinary_runs(text));
+        self.ids.list_of_runs(py, self.inner.vocab().len(), &runs)
     }
 
     fn encode<'py>(

@@ -68,39 +68,54 @@ impl Tokenizer {
             && rayon::current_num_threads() > 1
     }
 
-    /// Encode normalized `text` on the current rayon pool (see the module docs).
+    /// Encode normalized `text` on the current rayon pool (see the module docs), appending to
+    /// `out`.
     pub(super) fn encode_parallel(&self, text: &str, out: &mut Vec<TokenId>) {
-        if !(self.pretokenizer.is_resumable() && self.encode_in_parts(text, out)) {
-            self.encode_batches(text, out)
+        let mut runs = self.parallel_runs(text).into_iter();
+        if out.is_empty() {
+            // The first run's vector becomes the output instead of being copied into it.
+            *out = runs.next().unwrap_or_default();
+        }
+        let rest: Vec<Vec<TokenId>> = runs.collect();
+        out.reserve(rest.iter().map(Vec::len).sum());
+        for ids in &rest {
+            out.extend_from_slice(ids);
         }
     }
 
-    /// Each part scanned and encoded by a pool thread (see "Scanning in parts"); `false` (and
-    /// nothing written) when no part start could be agreed on.
-    fn encode_in_parts(&self, text: &str, out: &mut Vec<TokenId>) -> bool {
+    /// The ids of normalized `text`, encoded on the current rayon pool, as consecutive runs.
+    pub(super) fn parallel_runs(&self, text: &str) -> Vec<Vec<TokenId>> {
+        if self.pretokenizer.is_resumable() {
+            if let Some(runs) = self.encode_in_parts(text) {
+                return runs;
+            }
+        }
+        self.encode_batches(text)
+    }
+
+    /// Each part scanned and encoded by a pool thread (see "Scanning in parts"), the used
+    /// parts' ids in order; `None` when no part start could be agreed on.
+    fn encode_in_parts(&self, text: &str) -> Option<Vec<Vec<TokenId>>> {
         let wanted = rayon::current_num_threads() * PARTS_PER_THREAD;
         let starts = self.part_starts(text, wanted.min(text.len() / PART_MIN).max(1));
         if starts.len() < 2 {
-            return false;
+            return None;
         }
-        let parts: Vec<Part> = starts
+        let mut parts: Vec<Option<Part>> = starts
             .par_iter()
             .enumerate()
-            .map(|(i, &start)| self.encode_part(text, start, &starts[i + 1..]))
+            .map(|(i, &start)| Some(self.encode_part(text, start, &starts[i + 1..])))
             .collect();
         // A part ends at the end of the text or exactly where a later one starts.
         let mut used = Vec::with_capacity(parts.len());
         let mut at = 0;
         while at < text.len() {
-            let part = &parts[starts.binary_search(&at).expect("parts end at part starts")];
-            used.push(part);
+            let k = starts.binary_search(&at).expect("parts end at part starts");
+            let part = parts[k].take().expect("parts end after their start");
             at = part.end;
+            used.push(part.ids);
         }
-        out.reserve(used.iter().map(|p| p.ids.len()).sum());
-        for part in used {
-            out.extend_from_slice(&part.ids);
-        }
-        true
+        Some(used)
     }
 
     /// Where the parts start: 0, then one start near each even cut that scans from three
@@ -171,8 +186,9 @@ impl Tokenizer {
         Part { end, ids }
     }
 
-    /// The calling thread scans, pool threads encode batches of its pieces (the module docs).
-    fn encode_batches(&self, text: &str, out: &mut Vec<TokenId>) {
+    /// The calling thread scans, pool threads encode batches of its pieces (the module docs);
+    /// the batches' ids in order.
+    fn encode_batches(&self, text: &str) -> Vec<Vec<TokenId>> {
         let max_waiting = rayon::current_num_threads() * IN_FLIGHT;
         let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<TokenId>)>();
         let finished = AtomicUsize::new(0);
@@ -211,10 +227,7 @@ impl Tokenizer {
         for (number, ids) in done_rx {
             results[number] = ids;
         }
-        out.reserve(results.iter().map(Vec::len).sum());
-        for ids in &results {
-            out.extend_from_slice(ids);
-        }
+        results
     }
 
     /// The ids of the pieces of `text` that start at `from` and end at `ends`.

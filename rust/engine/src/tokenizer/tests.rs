@@ -345,7 +345,23 @@ fn parts_that_start_in_the_wrong_place_are_skipped() {
                     want,
                     "{pre}"
                 );
+                let runs = on_threads(threads, || t.encode_ordinary_runs(text));
+                assert!(runs.len() > 1, "{pre}: a long text comes back in runs");
+                assert_eq!(runs.concat(), want, "{pre}: the runs joined");
             }
         }
     }
+    // A custom regex takes the batch path; a short text is one run.
+    let custom = Tokenizer::new(
+        mixed_vocab(),
+        PreTokenizer::new(r"\p{L}+|\p{N}{1,3}|\s+|.").unwrap(),
+        Normalizer::None,
+    )
+    .unwrap();
+    let text = &texts[4];
+    let runs = on_threads(2, || custom.encode_ordinary_runs(text));
+    assert!(runs.len() > 1);
+    assert_eq!(runs.concat(), sequential_ids(&custom, text));
+    let short = on_threads(2, || custom.encode_ordinary_runs("ab 12"));
+    assert_eq!(short, vec![custom.encode_ordinary("ab 12")]);
 }
