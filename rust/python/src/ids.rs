@@ -54,21 +54,19 @@ impl IdObjects {
         len: usize,
         ids: &[TokenId],
     ) -> PyResult<Bound<'py, PyList>> {
-        let list = empty_list(py, ids.len())?;
-        self.fill(py, len, &list, 0, ids);
-        Ok(list)
+        self.list_of_runs(py, len, &[ids])
     }
 
     /// One list of the ids of consecutive `runs` (as if joined first).
-    pub(crate) fn list_of_runs<'py>(
+    pub(crate) fn list_of_runs<'py, R: AsRef<[TokenId]>>(
         &self,
         py: Python<'py>,
         len: usize,
-        runs: &[Vec<TokenId>],
+        runs: &[R],
     ) -> PyResult<Bound<'py, PyList>> {
-        let list = empty_list(py, runs.iter().map(Vec::len).sum())?;
+        let list = empty_list(py, runs.iter().map(|r| r.as_ref().len()).sum())?;
         let mut at = 0;
-        for ids in runs {
+        for ids in runs.iter().map(AsRef::as_ref) {
             self.fill(py, len, &list, at, ids);
             at += ids.len();
         }
