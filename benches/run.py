@@ -147,7 +147,7 @@ def fold_runs(results: list[dict[str, Any]]) -> dict[str, Any]:
     out["runs"] = len(results)
     for key in ("peak_rss_mib", "process_wall_s", "process_cpu_s"):
         out[key] = statistics.median(r[key] for r in results)
-    for phase in ("load", "single", "batch", "decode", "train"):
+    for phase in ("load", "single", "warm", "batch", "decode", "train"):
         if phase in out:
             out[phase] = {k: statistics.median(r[phase][k] for r in results) for k in out[phase]}
             out[phase]["all_wall_s"] = [r[phase]["wall_s"] for r in results]
@@ -498,12 +498,15 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
             ok = r.get("ok")
             base = ts.get(r["input"])
             wall = r["single"]["wall_s"] if ok else None
+            warm = r["warm"]["wall_s"] if ok and "warm" in r else None
             rows.append(
                 [
                     r["input"],
                     r["tool"],
                     fmt(wall, " s"),
                     fmt(paired_speedup(base, r, "single"), "x") if base else "-",
+                    fmt(warm, " s"),
+                    fmt(paired_speedup(base, r, "warm"), "x") if base else "-",
                     {True: "yes", False: "NO", None: "-"}[r.get("ids_match_tiktoken")]
                     if ok
                     else "-",
@@ -513,7 +516,16 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
         out.append(
             (
                 f"Pathological inputs ({report['config']['patho_bytes']} bytes each, o200k)",
-                ["input", "tool", "time", "toksmith speed/peer", "ids = tiktoken", "status"],
+                [
+                    "input",
+                    "tool",
+                    "first call",
+                    "toksmith speed/peer",
+                    "warm (median)",
+                    "warm speed/peer",
+                    "ids = tiktoken",
+                    "status",
+                ],
                 rows,
             )
         )
