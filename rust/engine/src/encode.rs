@@ -13,7 +13,8 @@
 //!
 //! - Whole-token lookup: with `ignore_merges`, a piece that is a token is emitted at once (most
 //!   prose pieces end here; see [`index`] for the inline-key table).
-//! - A per-thread memo of recently merged pieces answers repeats (see [`cache`]).
+//! - A per-thread memo of recently merged pieces answers repeats; a stream of pieces stops
+//!   consulting it for a while after a window of misses (see [`cache`]).
 //! - Short pieces (at most [`SHORT_PIECE`] bytes) use a flat array on the stack: find the
 //!   lowest-ranked pair by a linear scan, merge it, refresh the two neighbouring pair ranks.
 //!   Quadratic, but with tiny constants and no allocation.

@@ -5,7 +5,8 @@
 //! ends; every [`BATCH`] bytes of pieces it hands the batch to the current rayon pool and scans
 //! on, so scanning and merging overlap. Each batch's ids come back tagged with the batch's
 //! number and are appended in order: the same pieces, each encoded the same way, in the same
-//! order, so the ids are exactly those of one sequential pass.
+//! order, so the ids are exactly those of one sequential pass. (`Tokenizer::encode_ordinary_runs`
+//! hands back the batches' or parts' vectors unjoined, for a caller that copies them anyway.)
 //!
 //! Memory beyond the ids is four bytes per piece of the batches not yet encoded, and at most
 //! [`IN_FLIGHT`] batches per thread are waiting: past that the scanning thread encodes the
