@@ -353,6 +353,20 @@ fn remove<T: Copy, const CAP: usize, const WINDOW: usize>(a: &mut [T; CAP], at: 
     }
 }
 
+/// Append consecutive `runs` of ids to `out`. When `out` is empty the first run's vector becomes
+/// `out` instead of being copied (growing it then moves its pages rather than its ids).
+pub(crate) fn append_runs(out: &mut Vec<TokenId>, runs: Vec<Vec<TokenId>>) {
+    let mut runs = runs.into_iter();
+    if out.is_empty() {
+        *out = runs.next().unwrap_or_default();
+    }
+    let rest: Vec<Vec<TokenId>> = runs.collect();
+    out.reserve(rest.iter().map(Vec::len).sum());
+    for ids in &rest {
+        out.extend_from_slice(ids);
+    }
+}
+
 /// Whether the merge of two adjacent tokens can be found by their joined bytes.
 ///
 /// A tiktoken rank file defines the merges implicitly: two adjacent tokens merge when their

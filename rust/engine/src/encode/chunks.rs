@@ -31,7 +31,7 @@
 //! piece is encoded again on the calling thread, whole.
 
 use super::cache::MemoGate;
-use super::{BpeModel, NO_RANK, SHORT_PIECE};
+use super::{append_runs, BpeModel, NO_RANK, SHORT_PIECE};
 use crate::vocab::TokenId;
 use rayon::prelude::*;
 
@@ -90,9 +90,7 @@ impl BpeModel {
             }
         });
         if seams_hold {
-            for ids in &encoded {
-                out.extend_from_slice(ids);
-            }
+            append_runs(out, encoded);
         }
         seams_hold
     }

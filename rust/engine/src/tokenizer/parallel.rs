@@ -31,7 +31,7 @@
 //! there is unused. In the worst case one part scans the whole text, as a single thread would.
 
 use super::Tokenizer;
-use crate::encode::PieceStream;
+use crate::encode::{append_runs, PieceStream};
 use crate::vocab::TokenId;
 use rayon::prelude::*;
 use std::ops::ControlFlow;
@@ -72,16 +72,7 @@ impl Tokenizer {
     /// Encode normalized `text` on the current rayon pool (see the module docs), appending to
     /// `out`.
     pub(super) fn encode_parallel(&self, text: &str, out: &mut Vec<TokenId>) {
-        let mut runs = self.parallel_runs(text).into_iter();
-        if out.is_empty() {
-            // The first run's vector becomes the output instead of being copied into it.
-            *out = runs.next().unwrap_or_default();
-        }
-        let rest: Vec<Vec<TokenId>> = runs.collect();
-        out.reserve(rest.iter().map(Vec::len).sum());
-        for ids in &rest {
-            out.extend_from_slice(ids);
-        }
+        append_runs(out, self.parallel_runs(text));
     }
 
     /// The ids of normalized `text`, encoded on the current rayon pool, as consecutive runs.
