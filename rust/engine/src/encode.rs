@@ -383,6 +383,12 @@ pub(crate) fn append_runs(out: &mut Vec<TokenId>, runs: Vec<Vec<TokenId>>) {
 /// its two tokens' bytes into its result's, so the merges are a subset of the splits, and equal
 /// counts make them all of them.
 fn merges_are_all_splits(vocab: &Vocab, tokens: &TokenIndex, distinct_pairs: usize) -> bool {
+    // Derived that way by `Vocab::from_ranks` (the tests check it against the count below).
+    vocab.merges_are_splits() || splits_are_the_merges(vocab, tokens, distinct_pairs)
+}
+
+/// [`merges_are_all_splits`] by counting the splits of every token.
+fn splits_are_the_merges(vocab: &Vocab, tokens: &TokenIndex, distinct_pairs: usize) -> bool {
     if !vocab.ranks_are_ids() || distinct_pairs != vocab.merges().len() {
         return false;
     }

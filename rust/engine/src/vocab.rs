@@ -42,6 +42,9 @@ pub struct Vocab {
     specials: Vec<SpecialToken>,
     special_ids: FxHashSet<TokenId>,
     byte_ids: [TokenId; 256],
+    /// Set by [`Vocab::from_ranks`] only: the merges are every split of a token into two
+    /// tokens, ranked by the token's id (a vocabulary never changes once built).
+    merges_are_splits: bool,
 }
 
 impl Vocab {
@@ -101,6 +104,7 @@ impl Vocab {
             .collect();
         merges.sort_unstable_by_key(|m| (m.rank, m.left, m.right));
         vocab.merges = merges;
+        vocab.merges_are_splits = true;
         Ok(vocab)
     }
 
@@ -189,6 +193,7 @@ impl Vocab {
             specials,
             special_ids,
             byte_ids,
+            merges_are_splits: false,
         })
     }
 
@@ -267,6 +272,13 @@ impl Vocab {
     /// can be written as a tiktoken rank file without changing how text encodes.
     pub fn ranks_are_ids(&self) -> bool {
         self.merges.iter().all(|m| m.rank == m.result)
+    }
+
+    /// True when the vocabulary was built by [`Vocab::from_ranks`], whose merges are by
+    /// construction every split of a token into two tokens, ranked by the token's id (false
+    /// does not mean they are not: other constructors do not check).
+    pub fn merges_are_splits(&self) -> bool {
+        self.merges_are_splits
     }
 }
 

@@ -426,3 +426,18 @@ fn pairs_are_looked_up_by_bytes_only_when_every_split_is_a_merge() {
     assert_eq!(model.encode_piece_to_vec(b"abc"), vec![258]);
     assert!(BpeModel::new(&Vocab::from_ranks(toks, vec![]).unwrap()).pairs_by_bytes);
 }
+
+#[test]
+fn rank_vocabularies_claim_only_what_counting_their_splits_confirms() {
+    for seed in 0..30 {
+        let vocab = random_rank_vocab(seed, 20 + 5 * seed as usize);
+        assert!(vocab.merges_are_splits());
+        let model = BpeModel::new(&vocab);
+        assert!(
+            splits_are_the_merges(&vocab, &model.tokens, model.pairs.len()),
+            "seed {seed}"
+        );
+    }
+    let merged = random_merge_vocab(7, 40);
+    assert!(!merged.merges_are_splits(), "only from_ranks sets the flag");
+}
