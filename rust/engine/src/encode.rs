@@ -54,7 +54,7 @@ pub use table::prefetch_line;
 
 use crate::vocab::{TokenId, Vocab};
 use cache::{MemoGate, ModelTag};
-use index::TokenIndex;
+pub(crate) use index::TokenIndex;
 use rayon::prelude::*;
 use table::{fits_line, LineTable};
 

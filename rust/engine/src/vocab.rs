@@ -10,6 +10,7 @@
 //!
 //! Ids may have holes (cl100k has no id 100256); [`Vocab::len`] is one past the largest id.
 
+use crate::encode::TokenIndex;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -85,11 +86,17 @@ impl Vocab {
     /// (every split of every token into two tokens; o200k has 446k, found in parallel).
     pub fn from_ranks(ranks: Vec<(Vec<u8>, TokenId)>, specials: Vec<SpecialToken>) -> Result<Self> {
         let mut vocab = Self::from_tokens(ranks, specials)?;
-        let index = &vocab.ids;
+        // The encoder's token index: its L2-sized filters answer most of the probes for halves
+        // that are not tokens, and each token's probes are announced together.
+        let index = &TokenIndex::new(vocab.ordinary_tokens());
         let tokens: Vec<(TokenId, &[u8])> = vocab.ordinary_tokens().collect();
         let mut merges: Vec<Merge> = tokens
             .par_iter()
             .flat_map_iter(|&(id, bytes)| {
+                for split in 1..bytes.len() {
+                    index.prefetch(&bytes[..split]);
+                    index.prefetch(&bytes[split..]);
+                }
                 (1..bytes.len()).filter_map(move |split| {
                     let left = index.get(&bytes[..split])?;
                     let right = index.get(&bytes[split..])?;
