@@ -273,6 +273,24 @@ impl BpeModel {
         }
     }
 
+    /// The merge of tokens `i` and `i + 1` in [`BpeModel::merge_short`]'s arrays (inlined: it is
+    /// called twice per merge, and a call costs about as much as the lookup's arithmetic).
+    #[inline(always)]
+    fn short_pair<const CAP: usize, const BY_BYTES: bool>(
+        &self,
+        piece: &[u8],
+        ids: &[TokenId; CAP],
+        starts: &[u8; CAP],
+        i: usize,
+    ) -> PairMerge {
+        if BY_BYTES {
+            let (from, to) = (usize::from(starts[i]), usize::from(starts[i + 2]));
+            self.merge_by_bytes(&piece[from..to])
+        } else {
+            self.merge_of(ids[i], ids[i + 1])
+        }
+    }
+
     /// [`BpeModel::encode_short`] with arrays of `CAP` entries, pairs looked up by their bytes
     /// (`BY_BYTES`) or by their ids, and tokens removed by shifting `WINDOW` entries (0: the
     /// rest of the piece; otherwise `piece.len() <= WINDOW` and `2 * WINDOW <= CAP`).
@@ -299,14 +317,6 @@ impl BpeModel {
                 *s = i as u8;
             }
         }
-        let pair = |ids: &[TokenId; CAP], starts: &[u8; CAP], i: usize| {
-            if BY_BYTES {
-                let (from, to) = (usize::from(starts[i]), usize::from(starts[i + 2]));
-                self.merge_by_bytes(&piece[from..to])
-            } else {
-                self.merge_of(ids[i], ids[i + 1])
-            }
-        };
         loop {
             let mut best = NO_RANK;
             let mut at = 0;
@@ -327,12 +337,12 @@ impl BpeModel {
             }
             len -= 1;
             merges[at] = if at + 1 < len {
-                pair(&ids, &starts, at)
+                self.short_pair::<CAP, BY_BYTES>(piece, &ids, &starts, at)
             } else {
                 NO_MERGE
             };
             if at > 0 {
-                merges[at - 1] = pair(&ids, &starts, at - 1);
+                merges[at - 1] = self.short_pair::<CAP, BY_BYTES>(piece, &ids, &starts, at - 1);
             }
             if len == 1 {
                 break;
