@@ -370,9 +370,9 @@ pub(crate) fn append_runs(out: &mut Vec<TokenId>, runs: Vec<Vec<TokenId>>) {
     if out.is_empty() {
         *out = runs.next().unwrap_or_default();
     }
-    let rest: Vec<Vec<TokenId>> = runs.collect();
+    let rest = runs.as_slice();
     out.reserve(rest.iter().map(Vec::len).sum());
-    for ids in &rest {
+    for ids in rest {
         out.extend_from_slice(ids);
     }
 }

@@ -9,8 +9,9 @@
 //! piece (up to [`MAX_KEY`] bytes) and its ids (up to [`MAX_IDS`]) inline. A lookup reads one
 //! slot; an insert overwrites it. Nothing is allocated per piece, memory is bounded (128 KiB per
 //! thread), and input that never repeats (random letters, base64) costs only the failed compare,
-//! and not even that once a stream's [`MemoGate`] has seen a window of misses. Each slot records which model wrote it, so one thread can use several tokenizers: a slot
-//! written by another model is simply a miss.
+//! and not even that once a stream's [`MemoGate`] has seen a window of misses. Each slot records
+//! which model wrote it, so one thread can use several tokenizers: a slot written by another
+//! model is simply a miss.
 
 use crate::vocab::TokenId;
 use std::cell::RefCell;
