@@ -17,7 +17,9 @@
 //!   consulting it for a while after a window of misses (see [`cache`]).
 //! - Short pieces (at most [`SHORT_PIECE`] bytes) use a flat array on the stack: find the
 //!   lowest-ranked pair by a linear scan, merge it, refresh the two neighbouring pair ranks.
-//!   Quadratic, but with tiny constants and no allocation.
+//!   Quadratic, but with tiny constants and no allocation. Under a rank file's merges, pieces
+//!   of at most 7 bytes (random letters, base64) keep their bytes and token starts in
+//!   registers (see [`tiny`]).
 //! - Long pieces made of few runs of equal bytes (a run of one letter, of spaces) are merged run
 //!   by run (see [`runs`]).
 //! - Other long pieces are cut into short chunks where no merge can cross (see [`chunks`]);
@@ -49,11 +51,13 @@ mod index;
 mod long;
 mod runs;
 mod table;
+mod tiny;
 
 pub use table::prefetch_line;
 
 use crate::vocab::{TokenId, Vocab};
 use cache::{MemoGate, ModelTag};
+use index::ShortPiece;
 pub(crate) use index::TokenIndex;
 use rayon::prelude::*;
 use table::{fits_line, LineTable};
@@ -236,6 +240,12 @@ impl BpeModel {
             .map_or(0, |&n| usize::from(n))
     }
 
+    /// The single-byte token of `b`.
+    #[inline(always)]
+    fn byte_id(&self, b: u8) -> TokenId {
+        self.byte_ids[usize::from(b)]
+    }
+
     /// The merge of the single-byte tokens of `a` and `b`.
     #[inline(always)]
     fn byte_pair(&self, a: u8, b: u8) -> PairMerge {
@@ -264,6 +274,7 @@ impl BpeModel {
         // The small class has arrays of twice its pieces' length, so that removing a token
         // shifts a fixed window (a few vector moves) instead of calling memmove.
         match (piece.len() <= SMALL_PIECE, self.pairs_by_bytes) {
+            (true, true) if piece.len() <= ShortPiece::MAX_LEN => self.merge_tiny(piece, out),
             (true, true) => self.merge_short::<{ 2 * SMALL_PIECE }, SMALL_PIECE, true>(piece, out),
             (true, false) => {
                 self.merge_short::<{ 2 * SMALL_PIECE }, SMALL_PIECE, false>(piece, out)

@@ -55,6 +55,29 @@ fn pack_medium(b: &[u8]) -> u128 {
     (u128::from(lo) | u128::from(hi) << ((n - 8) * 8)) | (n as u128) << 120
 }
 
+/// A piece of 1 to [`SHORT`] bytes held in one register, from which the packed key of any of
+/// its substrings is cut with a shift and a mask (no slicing, no length dispatch).
+#[derive(Clone, Copy)]
+pub(crate) struct ShortPiece(u64);
+
+impl ShortPiece {
+    /// The longest piece that fits.
+    pub(crate) const MAX_LEN: usize = SHORT;
+
+    #[inline(always)]
+    pub(crate) fn new(piece: &[u8]) -> Self {
+        ShortPiece(pack_short(piece) & ((1 << 56) - 1))
+    }
+
+    /// The packed key of bytes `from..to` (`from < to <= len`), as [`pack_short`] packs them.
+    #[inline(always)]
+    fn key(self, from: usize, to: usize) -> u64 {
+        let n = to - from;
+        debug_assert!(from < to && n <= SHORT);
+        (self.0 >> (8 * from)) & ((1 << (8 * n)) - 1) | (n as u64) << 56
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct TokenIndex {
     short: LineTable<u64, TokenId, 5>,
@@ -108,6 +131,12 @@ impl TokenIndex {
         }
     }
 
+    /// The token whose bytes are `piece[from..to]` (`from < to <= piece`'s length).
+    #[inline(always)]
+    pub(crate) fn get_within(&self, piece: ShortPiece, from: usize, to: usize) -> Option<TokenId> {
+        self.short.get(piece.key(from, to))
+    }
+
     /// Start loading the line that [`TokenIndex::get`] will read for `bytes`.
     #[inline(always)]
     pub(crate) fn prefetch(&self, bytes: &[u8]) {
@@ -150,6 +179,21 @@ mod tests {
         assert!(index.is_distinct());
         let twice = TokenIndex::new([(1, &b"ab"[..]), (2, &b"ab"[..])].into_iter());
         assert!(!twice.is_distinct());
+    }
+
+    #[test]
+    fn a_short_piece_cuts_the_keys_of_its_substrings() {
+        let piece = b"a\0bc\xffde";
+        let packed = ShortPiece::new(piece);
+        for from in 0..piece.len() {
+            for to in from + 1..=piece.len() {
+                assert_eq!(
+                    packed.key(from, to),
+                    pack_short(&piece[from..to]),
+                    "{from}..{to}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -266,6 +266,20 @@ proptest! {
     }
 
     #[test]
+    fn pieces_merged_in_registers_match_tiktoken(seed in any::<u64>(), n in 1usize..200, piece in prop::collection::vec(prop::sample::select(ALPHABET), 2..=ShortPiece::MAX_LEN), ignore in any::<bool>()) {
+        // Dense vocabularies over three letters: pieces of 2 to 7 bytes see several merges.
+        let vocab = random_rank_vocab(seed, n);
+        let model = BpeModel::new(&vocab).with_ignore_merges(ignore);
+        let mut got = Vec::new();
+        model.merge_tiny(&piece, &mut got);
+        prop_assert_eq!(&got, &reference(&vocab, &piece, false));
+        prop_assert_eq!(model.encode_piece_to_vec(&piece), reference(&vocab, &piece, ignore));
+        if ignore {
+            prop_assert_eq!(model.encode_piece_to_vec(&piece), tiktoken_reference(&vocab, &piece));
+        }
+    }
+
+    #[test]
     fn streams_encode_pieces_in_order(seed in any::<u64>(), pieces in prop::collection::vec(input(), 0..3 * AHEAD)) {
         let vocab = random_rank_vocab(seed, 40);
         let model = BpeModel::new(&vocab).with_ignore_merges(true);
