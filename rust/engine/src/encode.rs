@@ -100,7 +100,10 @@ pub struct BpeModel {
     byte_ids: [TokenId; 256],
     /// The merge of every pair of single-byte tokens, indexed by `first << 8 | second`: the
     /// first lookups of every piece, dense so that the pairs of real text share a few lines.
-    byte_pairs: Box<[PairMerge]>,
+    /// Ranks and results are apart: the rank-only readers (the list path, and every reader
+    /// under a rank file's merges, where a result is its rank) touch half the bytes.
+    byte_ranks: Box<[u32; 1 << 16]>,
+    byte_results: Box<[TokenId; 1 << 16]>,
     pairs: PairTable,
     /// Ordinary token bytes -> id, for `ignore_merges` and for checking chunk cuts.
     tokens: TokenIndex,
@@ -146,16 +149,21 @@ impl BpeModel {
         let pairs_by_bytes = chunkable && merges_are_all_splits(vocab, &tokens, pairs.len());
         let rank_limit = vocab.merges().iter().map(|m| m.rank as usize + 1).max();
         let byte_ids: [TokenId; 256] = std::array::from_fn(|b| vocab.byte_id(b as u8));
-        let byte_pairs = (0..1usize << 16)
+        let byte_pairs: Vec<PairMerge> = (0..1usize << 16)
             .map(|ab| {
                 let (a, b) = (byte_ids[ab >> 8], byte_ids[ab & 0xff]);
                 pairs.get(pair_key(a, b)).unwrap_or(NO_MERGE)
             })
             .collect();
+        let dense = |field: fn(&PairMerge) -> u32| -> Box<[u32; 1 << 16]> {
+            let all: Box<[u32]> = byte_pairs.iter().map(field).collect();
+            all.try_into().expect("one entry per byte pair")
+        };
         BpeModel {
             rank_limit: rank_limit.unwrap_or(0),
             byte_ids,
-            byte_pairs,
+            byte_ranks: dense(|m| m.rank),
+            byte_results: dense(|m| m.result),
             pairs,
             tokens,
             token_lens: token_lens.into_boxed_slice(),
@@ -246,10 +254,21 @@ impl BpeModel {
         self.byte_ids[usize::from(b)]
     }
 
+    /// The rank of merging the single-byte tokens of `a` and `b` (under a rank file's merges,
+    /// also the id of the result).
+    #[inline(always)]
+    fn byte_rank(&self, a: u8, b: u8) -> u32 {
+        self.byte_ranks[usize::from(u16::from_be_bytes([a, b]))]
+    }
+
     /// The merge of the single-byte tokens of `a` and `b`.
     #[inline(always)]
     fn byte_pair(&self, a: u8, b: u8) -> PairMerge {
-        self.byte_pairs[usize::from(a) << 8 | usize::from(b)]
+        let ab = usize::from(u16::from_be_bytes([a, b]));
+        PairMerge {
+            rank: self.byte_ranks[ab],
+            result: self.byte_results[ab],
+        }
     }
 
     #[inline]
@@ -320,7 +339,12 @@ impl BpeModel {
             *slot = self.byte_ids[b as usize];
         }
         for (m, w) in merges.iter_mut().zip(piece.windows(2)) {
-            *m = self.byte_pair(w[0], w[1]);
+            *m = if BY_BYTES {
+                let rank = self.byte_rank(w[0], w[1]);
+                PairMerge { rank, result: rank }
+            } else {
+                self.byte_pair(w[0], w[1])
+            };
         }
         if BY_BYTES {
             // Offsets of at most SHORT_PIECE = 128 fit a byte.

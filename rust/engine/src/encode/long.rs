@@ -44,7 +44,7 @@ impl BpeModel {
     fn merge_list(&self, piece: &[u8], queue: &mut RankQueue, out: &mut Vec<TokenId>) {
         let mut list = PieceList::new(piece, &self.byte_ids);
         for (i, w) in (0..).zip(piece.windows(2)) {
-            queue.push(self.byte_pair(w[0], w[1]).rank, i);
+            queue.push(self.byte_rank(w[0], w[1]), i);
         }
         while let Some((rank, mut positions, slot)) = queue.pop() {
             positions.sort_unstable();

@@ -66,7 +66,7 @@ impl BpeModel {
     /// Two bytes: their pair's merge or the two bytes.
     #[inline(always)]
     fn merge_two(&self, a: u8, b: u8, out: &mut Vec<TokenId>) {
-        match self.byte_pair(a, b).rank {
+        match self.byte_rank(a, b) {
             NO_RANK => out.extend([self.byte_id(a), self.byte_id(b)]),
             id => out.push(id),
         }
@@ -76,7 +76,7 @@ impl BpeModel {
     /// the whole piece if it is a token.
     #[inline(always)]
     fn merge_three(&self, piece: &[u8], a: u8, b: u8, c: u8, out: &mut Vec<TokenId>) {
-        let (left, right) = (self.byte_pair(a, b).rank, self.byte_pair(b, c).rank);
+        let (left, right) = (self.byte_rank(a, b), self.byte_rank(b, c));
         if left == NO_RANK && right == NO_RANK {
             return out.extend([self.byte_id(a), self.byte_id(b), self.byte_id(c)]);
         }
@@ -103,7 +103,7 @@ impl BpeModel {
             ids[k] = self.byte_id(b);
         }
         for k in 0..n - 1 {
-            ranks[k] = self.byte_pair(piece[k], piece[k + 1]).rank;
+            ranks[k] = self.byte_rank(piece[k], piece[k + 1]);
         }
         let mut starts = FIRST_STARTS;
         let mut len = n;
