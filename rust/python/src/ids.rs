@@ -19,7 +19,7 @@ use toksmith_engine::encode::prefetch_line as prefetch;
 use toksmith_engine::TokenId;
 
 /// How far ahead [`IdObjects::list`] prefetches.
-const AHEAD: usize = 8;
+const AHEAD: usize = 32;
 /// How far ahead reading a list's ids prefetches the int objects.
 const READ_AHEAD: usize = 24;
 
