@@ -212,7 +212,7 @@ impl BpeModel {
     fn merged(&self, bytes: &[u8], out: &mut Vec<TokenId>, gate: &mut MemoGate) {
         match bytes.len() {
             0 => {}
-            1 => out.push(self.byte_ids[bytes[0] as usize]),
+            1 => out.push(self.byte_id(bytes[0])),
             _ => cache::memoised(self.tag, bytes, out, gate, |out| {
                 self.merge_piece(bytes, out)
             }),
@@ -336,7 +336,7 @@ impl BpeModel {
         let mut starts = [0u8; CAP];
         let mut len = piece.len();
         for (slot, &b) in ids.iter_mut().zip(piece) {
-            *slot = self.byte_ids[b as usize];
+            *slot = self.byte_id(b);
         }
         for (m, w) in merges.iter_mut().zip(piece.windows(2)) {
             *m = if BY_BYTES {
@@ -387,8 +387,9 @@ impl BpeModel {
     }
 }
 
-/// Remove entry `at` of `a[..len]`, shifting the rest left: `WINDOW` entries when it is not 0
-/// (what lies beyond `len` is left unspecified), else exactly the rest.
+/// Remove entry `at` of `a[..len]`, shifting the rest left: exactly the rest when `WINDOW` is 0,
+/// else the `WINDOW` entries after `at` (entries past them stay as they were, so a tail that
+/// holds one value, such as "no merge", keeps holding it).
 #[inline(always)]
 fn remove<T: Copy, const CAP: usize, const WINDOW: usize>(a: &mut [T; CAP], at: usize, len: usize) {
     if WINDOW == 0 {

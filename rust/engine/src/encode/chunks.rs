@@ -164,7 +164,7 @@ impl BpeModel {
     fn edge_token(&self, bytes: &[u8], whole: bool, id: TokenId) -> Option<TokenId> {
         match bytes.len() {
             _ if whole => Some(id),
-            1 => Some(self.byte_ids[bytes[0] as usize]),
+            1 => Some(self.byte_id(bytes[0])),
             _ => self.tokens.get(bytes),
         }
     }

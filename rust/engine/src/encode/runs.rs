@@ -57,7 +57,7 @@ impl BpeModel {
         }
         let mut runs = Vec::new();
         for &b in piece {
-            push_run(&mut runs, self.byte_ids[b as usize], 1);
+            push_run(&mut runs, self.byte_id(b), 1);
         }
         let mut applied = None;
         loop {

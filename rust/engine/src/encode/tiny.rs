@@ -21,11 +21,13 @@
 //! leftmost on ties, the two pairs around a merge looked up again.
 
 use super::index::ShortPiece;
-use super::{BpeModel, NO_RANK};
+use super::{remove, BpeModel, NO_RANK};
 use crate::vocab::TokenId;
 
-/// Entries of the rank and id arrays: the longest piece's tokens plus a window of eight.
-const SLOTS: usize = 16;
+/// Entries moved when a token is removed: all a piece's tokens after the first.
+const WINDOW: usize = 8;
+/// Entries of the rank and id arrays: the longest piece's tokens plus a window.
+const SLOTS: usize = 2 * WINDOW;
 /// The start of token `k` in byte `k` (`k <= 7`); a piece's end is the start of the token after
 /// its last.
 const FIRST_STARTS: u64 = 0x0706_0504_0302_0100;
@@ -43,19 +45,11 @@ fn without(starts: u64, k: usize) -> u64 {
     starts & below | (starts >> 8) & !below
 }
 
-/// Entry `at` of `a` removed by moving the eight entries after it down one (the entries past
-/// a piece's tokens stay as they were: "no merge" for the ranks).
-#[inline(always)]
-fn remove(a: &mut [u32; SLOTS], at: usize) {
-    a.copy_within(at + 1..at + 9, at);
-}
-
 impl BpeModel {
     /// Merge a piece of 2 to [`ShortPiece::MAX_LEN`] bytes when `pairs_by_bytes` holds.
     #[inline]
     pub(super) fn merge_tiny(&self, piece: &[u8], out: &mut Vec<TokenId>) {
-        let n = piece.len();
-        debug_assert!((2..=ShortPiece::MAX_LEN).contains(&n) && self.pairs_by_bytes);
+        debug_assert!((2..=ShortPiece::MAX_LEN).contains(&piece.len()) && self.pairs_by_bytes);
         match *piece {
             [a, b] => self.merge_two(a, b, out),
             [a, b, c] => self.merge_three(piece, a, b, c, out),
@@ -80,7 +74,7 @@ impl BpeModel {
         if left == NO_RANK && right == NO_RANK {
             return out.extend([self.byte_id(a), self.byte_id(b), self.byte_id(c)]);
         }
-        if let Some(id) = self.tokens.get_within(ShortPiece::new(piece), 0, 3) {
+        if let Some(id) = self.tokens.get(piece) {
             return out.push(id);
         }
         if left <= right {
@@ -117,8 +111,8 @@ impl BpeModel {
                 break;
             }
             ids[at] = rank;
-            remove(&mut ids, at + 1);
-            remove(&mut ranks, at + 1);
+            remove::<_, SLOTS, WINDOW>(&mut ids, at + 1, len);
+            remove::<_, SLOTS, WINDOW>(&mut ranks, at + 1, len);
             starts = without(starts, at + 1);
             len -= 1;
             if len == 1 {
