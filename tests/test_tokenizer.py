@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import json
+import random
+import sys
 
 import pytest
 from conftest import needs_core
@@ -99,6 +101,26 @@ def test_batch_lists_survive_collections_that_encode_again(small_tok):
     assert got == want
     assert len(seen) == 50 and all(ids == want[7] for ids in seen)
     assert gc.is_tracked(got[0])  # ordinary lists: a cycle a user makes through one is collected
+
+
+def test_large_lists_hold_one_reference_per_slot(small_tok):
+    """Lists of a few hundred thousand ids are filled on several threads, which count the ids
+    for the GIL thread to add the references: each slot must own exactly one."""
+    rng = random.Random(5)
+    text = "".join(rng.choices("abcdefghij KLMNOP,.\n0123456789é", k=700_000))
+    ids = small_tok.encode_ordinary(text)
+    assert len(ids) > 300_000
+    assert small_tok.decode(ids) == text
+    # The commonest id above 256: one of the tokenizer's own ints, not a CPython small int.
+    x = max((i for i in set(ids) if i > 256), key=ids.count)
+    n, before = ids.count(x), sys.getrefcount(x)
+    again = small_tok.encode_ordinary(text)
+    batch = small_tok.encode_ordinary_batch([text, text[:1000], text], num_threads=2)
+    assert again == ids and batch[0] == ids and batch[2] == ids
+    assert batch[1] == small_tok.encode_ordinary(text[:1000])
+    assert sys.getrefcount(x) == before + n * 3 + batch[1].count(x)
+    del again, batch
+    assert sys.getrefcount(x) == before
 
 
 def test_offsets(small_tok):

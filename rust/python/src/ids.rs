@@ -2,8 +2,20 @@
 //!
 //! A list of `n` ints normally costs `n` int allocations (CPython interns only -5..=256): for a
 //! 20 MB text that is 5 million objects, about a third of the time of the BPE itself. A tokenizer
-//! instead keeps one int object per vocabulary id, each made when first needed (at most ~6 MB for
-//! 200k ids), and fills result lists with new references to those. Reading ids walks a list in place.
+//! instead keeps one int object per vocabulary id, all made when it is built (about 6 MB for
+//! 200k ids, a few milliseconds once), and fills result lists with new references to those.
+//! Reading ids walks a list in place.
+//!
+//! **Filling on several threads.** A list slot takes a pointer and its int a new reference, and
+//! reference counts may only be changed under the GIL. So a large fill is shared out: the thread
+//! holding the GIL and up to `threads - 1` scoped helpers each take a stretch of slots, store the
+//! int pointers into the new list's item array (plain memory: no Python code can see the list
+//! yet, and none runs while the GIL holder waits for the helpers) and count how often each id
+//! occurs. Back on the GIL thread, each used int then takes its count of references in one pass
+//! in id order. Counting into a dense array is also cheaper than incrementing objects scattered
+//! over megabytes, and the fresh list's pages are first touched by several threads. Helpers are
+//! plain scoped threads, not the rayon pool, whose workers may be waiting for the GIL (training
+//! reports progress to Python from them).
 //!
 //! The module is built for one CPython version (not the limited API, `abi3`): there a new
 //! reference and a list slot are an increment and a store, where the limited API makes both
@@ -14,24 +26,25 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList};
-use std::sync::{Mutex, TryLockError};
+use std::sync::Mutex;
 use toksmith_engine::encode::prefetch_line as prefetch;
 use toksmith_engine::TokenId;
 
-/// How far ahead [`IdObjects::list`] prefetches.
-const AHEAD: usize = 32;
 /// How far ahead reading a list's ids prefetches the int objects.
 const READ_AHEAD: usize = 24;
+/// How far ahead a fill prefetches the int object (on one thread) or the count of an id.
+const FILL_AHEAD: usize = 32;
+/// Fewer ids than this per thread are not worth a helper thread (starting one costs tens of
+/// microseconds).
+const IDS_PER_THREAD: usize = 1 << 17;
 
-fn int(py: Python<'_>, id: TokenId) -> Bound<'_, PyInt> {
-    let Ok(obj) = id.into_pyobject(py);
-    obj
+/// One Python int per vocabulary id, made when the tokenizer is built.
+pub(crate) struct IdObjects {
+    objects: Vec<Py<PyInt>>,
+    /// The tallies of the last parallel fill, kept for the next (their count arrays are as long
+    /// as the vocabulary, and fresh ones would be paged in again).
+    spare: Mutex<Vec<Tally>>,
 }
-
-/// One Python int per id, each made the first time it is needed (so a first call pays only for
-/// the ids it uses, not for the whole vocabulary).
-#[derive(Default)]
-pub(crate) struct IdObjects(Mutex<Vec<Option<Py<PyInt>>>>);
 
 /// A list of `n` empty (NULL) slots, to be filled before any Python code sees it.
 fn empty_list(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyList>> {
@@ -42,50 +55,75 @@ fn empty_list(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyList>> {
     Ok(list.downcast_into::<PyList>()?)
 }
 
-/// Puts `item` in slot `i` of a list from [`empty_list`].
-fn set_slot(list: &Bound<'_, PyList>, i: usize, item: Bound<'_, PyAny>) {
-    // SAFETY: see `store`; `into_ptr` hands over the reference.
-    unsafe { store(list.as_ptr(), i, item.into_ptr()) }
+/// The item array of a list from [`empty_list`].
+fn items(list: &Bound<'_, PyList>) -> *mut *mut ffi::PyObject {
+    // SAFETY: `list` is an exact list (made by `PyList_New`), so it is a `PyListObject`.
+    unsafe { (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item }
 }
 
-/// Puts the owned reference `item` in slot `i` of the list `list` from [`empty_list`].
-///
-/// # Safety
-/// The GIL is held, `i` is below the length the list was made with and the slot is still NULL
-/// (so nothing is released), and `item` is a reference the caller owns (the list takes it).
-#[inline(always)]
-unsafe fn store(list: *mut ffi::PyObject, i: usize, item: *mut ffi::PyObject) {
-    ffi::PyList_SET_ITEM(list, i as ffi::Py_ssize_t, item);
+/// Ids bound for consecutive slots of one list, from `items` on.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    items: Slots,
+    ids: &'a [TokenId],
 }
+
+/// Slots of a list's item array, shared with the helper threads of one fill. Every thread
+/// writes disjoint slots, and the list is not visible to Python code until the fill is over.
+#[derive(Clone, Copy)]
+struct Slots(*mut *mut ffi::PyObject);
+
+// SAFETY: see `Slots`: the pointer is only written at distinct offsets by the threads of one
+// fill, which all end before the list is handed to Python.
+unsafe impl Send for Slots {}
+unsafe impl Sync for Slots {}
 
 impl IdObjects {
-    /// `ids` as a Python list; `len` is the vocabulary size (ids beyond it get fresh ints).
+    /// Ints for the ids `0..len`.
+    pub(crate) fn new(py: Python<'_>, len: usize) -> Self {
+        IdObjects {
+            objects: (0..len).map(|id| int(py, id)).collect(),
+            spare: Mutex::default(),
+        }
+    }
+
+    /// `ids` as a Python list, filled on up to `threads` threads.
     pub(crate) fn list<'py>(
         &self,
         py: Python<'py>,
-        len: usize,
         ids: &[TokenId],
+        threads: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.list_of_runs(py, len, &[ids])
+        self.list_of_runs(py, &[ids], threads)
     }
 
     /// One list of the ids of consecutive `runs` (as if joined first).
     pub(crate) fn list_of_runs<'py, R: AsRef<[TokenId]>>(
         &self,
         py: Python<'py>,
-        len: usize,
         runs: &[R],
+        threads: usize,
     ) -> PyResult<Bound<'py, PyList>> {
         let list = empty_list(py, runs.iter().map(|r| r.as_ref().len()).sum())?;
         let mut at = 0;
-        for ids in runs.iter().map(AsRef::as_ref) {
-            self.fill(py, len, &list, at, ids);
-            at += ids.len();
-        }
+        let runs: Vec<Run<'_>> = runs
+            .iter()
+            .map(|r| {
+                let ids = r.as_ref();
+                // `at` stays within the list's length, the sum of the runs' lengths.
+                let run = Run {
+                    items: Slots(items(&list).wrapping_add(at)),
+                    ids,
+                };
+                at += ids.len();
+                run
+            })
+            .collect();
+        self.fill(py, &runs, threads);
         Ok(list)
     }
 
-    /// A list of lists, one per id vector.
+    /// A list of lists, one per id vector, filled on up to `threads` threads.
     ///
     /// Every list is allocated before any is filled. Allocating lists is what triggers CPython's
     /// young-generation collections, which walk every item of every young list: done the other
@@ -95,69 +133,213 @@ impl IdObjects {
     pub(crate) fn lists<'py>(
         &self,
         py: Python<'py>,
-        len: usize,
         batch: &[Vec<TokenId>],
+        threads: usize,
     ) -> PyResult<Bound<'py, PyList>> {
         let lists = batch
             .iter()
             .map(|ids| empty_list(py, ids.len()))
             .collect::<PyResult<Vec<_>>>()?;
+        let runs: Vec<Run<'_>> = lists
+            .iter()
+            .zip(batch)
+            .map(|(list, ids)| Run {
+                items: Slots(items(list)),
+                ids,
+            })
+            .collect();
+        self.fill(py, &runs, threads);
         let outer = empty_list(py, lists.len())?;
-        for (i, (list, ids)) in lists.into_iter().zip(batch).enumerate() {
-            self.fill(py, len, &list, 0, ids);
-            set_slot(&outer, i, list.into_any());
+        for (i, list) in lists.into_iter().enumerate() {
+            // SAFETY: slot `i` of the new `outer` is NULL and in range; the list is handed over.
+            unsafe { *items(&outer).add(i) = list.into_ptr() };
         }
         Ok(outer)
     }
 
-    /// Fills the empty slots `at..at + ids.len()` of `list` with the int objects of `ids`.
-    fn fill(
-        &self,
-        py: Python<'_>,
-        len: usize,
-        list: &Bound<'_, PyList>,
-        at: usize,
-        ids: &[TokenId],
-    ) {
-        // Only code holding the GIL takes this lock, and nothing below runs Python code (making
-        // an int does not collect), but a collection's finalizer may encode again on this thread
-        // while an outer call holds the lock: that inner call makes fresh ints. A poisoned lock
-        // still holds valid ints.
-        let mut objects = match self.0.try_lock() {
-            Ok(guard) => guard,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                for (i, &id) in ids.iter().enumerate() {
-                    set_slot(list, at + i, int(py, id).into_any());
-                }
-                return;
-            }
-        };
-        if objects.len() < len {
-            objects.resize_with(len, || None);
+    /// Fills the empty slots that `runs` name with the int objects of their ids.
+    fn fill(&self, py: Python<'_>, runs: &[Run<'_>], threads: usize) {
+        let total: usize = runs.iter().map(|r| r.ids.len()).sum();
+        let threads = threads.min(total / IDS_PER_THREAD).max(1);
+        if threads == 1 {
+            return self.fill_here(py, runs);
         }
-        for (i, &id) in ids.iter().enumerate() {
-            // Taking a reference writes to the int object, a cache miss for rare ids: the slot
-            // of the id `2 * AHEAD` places on and the object of the id `AHEAD` places on are
-            // prefetched.
-            if let Some(&far) = ids.get(i + 2 * AHEAD) {
-                prefetch(objects.as_ptr().wrapping_add(far as usize).cast());
-            }
-            if let Some(Some(near)) = ids.get(i + AHEAD).and_then(|&n| objects.get(n as usize)) {
-                prefetch(near.as_ptr().cast());
-            }
-            let item = match objects.get_mut(id as usize) {
-                Some(slot) => {
-                    let obj = slot.get_or_insert_with(|| int(py, id).unbind()).as_ptr();
-                    // SAFETY: the GIL is held and `obj` is alive (the cache holds it); this is
-                    // the new reference the list takes.
-                    unsafe { ffi::Py_INCREF(obj) };
-                    obj
+        let stretches: Vec<Vec<Run<'_>>> = (0..threads)
+            .map(|k| stretch(runs, total * k / threads, total * (k + 1) / threads))
+            .collect();
+        let mut tallies = self.spare_tallies(threads);
+        // A helper that cannot be started leaves its stretch to this thread, after the others.
+        let mut not_started = Vec::new();
+        std::thread::scope(|scope| {
+            let (mine, others) = tallies.split_first_mut().expect("at least one thread");
+            let objects = &self.objects;
+            for (k, (tally, stretch)) in others.iter_mut().zip(&stretches[1..]).enumerate() {
+                let helper = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || tally.store(objects, stretch));
+                if helper.is_err() {
+                    not_started.push(k + 1);
                 }
-                None => int(py, id).into_ptr(),
-            };
-            // SAFETY: as for `set_slot`: slot `at + i` of the list is NULL and in range.
-            unsafe { store(list.as_ptr(), at + i, item) };
+            }
+            mine.store(objects, &stretches[0]);
+        });
+        for k in not_started {
+            tallies[k].store(&self.objects, &stretches[k]);
+        }
+        for tally in &mut tallies {
+            // SAFETY: the GIL is held (this thread holds it through the whole fill).
+            unsafe { tally.take_references(&self.objects) };
+        }
+        if tallies.iter().any(|t| t.beyond) {
+            fresh_ints_beyond(py, self.objects.len(), runs);
+        }
+        self.keep_tallies(tallies);
+    }
+
+    /// `n` tallies (cleared), reusing the ones an earlier fill left.
+    fn spare_tallies(&self, n: usize) -> Vec<Tally> {
+        let mut spare = match self.spare.try_lock() {
+            Ok(mut kept) => std::mem::take(&mut *kept),
+            Err(_) => Vec::new(),
+        };
+        spare.truncate(n);
+        let len = self.objects.len();
+        spare.resize_with(n, || Tally::new(len));
+        spare
+    }
+
+    /// Keeps `tallies` (cleared) for the next fill.
+    fn keep_tallies(&self, tallies: Vec<Tally>) {
+        if let Ok(mut kept) = self.spare.try_lock() {
+            *kept = tallies;
+        }
+    }
+
+    /// [`Self::fill`] on this thread alone: each slot takes its new reference directly.
+    fn fill_here(&self, py: Python<'_>, runs: &[Run<'_>]) {
+        for run in runs {
+            for (i, &id) in run.ids.iter().enumerate() {
+                // Taking a reference writes to the int object, a cache miss for rare ids.
+                if let Some(near) = run
+                    .ids
+                    .get(i + FILL_AHEAD)
+                    .and_then(|&n| self.objects.get(n as usize))
+                {
+                    prefetch(near.as_ptr().cast());
+                }
+                let item = match self.objects.get(id as usize) {
+                    Some(object) => {
+                        // SAFETY: the GIL is held and the int is alive (this cache holds it);
+                        // the list slot owns the new reference.
+                        unsafe { ffi::Py_INCREF(object.as_ptr()) };
+                        object.as_ptr()
+                    }
+                    None => int(py, id as usize).into_ptr(),
+                };
+                // SAFETY: `run.items` names `run.ids.len()` NULL slots of a new list.
+                unsafe { *run.items.0.add(i) = item };
+            }
+        }
+    }
+}
+
+/// The int object of `id`.
+fn int(py: Python<'_>, id: usize) -> Py<PyInt> {
+    let Ok(obj) = id.into_pyobject(py);
+    obj.unbind()
+}
+
+/// The part of `runs` that covers slots `from..to` of their concatenation.
+fn stretch<'a>(runs: &[Run<'a>], from: usize, to: usize) -> Vec<Run<'a>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for run in runs {
+        let (start, end) = (at, at + run.ids.len());
+        at = end;
+        let (lo, hi) = (from.max(start), to.min(end));
+        if lo < hi {
+            out.push(Run {
+                items: Slots(run.items.0.wrapping_add(lo - start)),
+                ids: &run.ids[lo - start..hi - start],
+            });
+        }
+    }
+    out
+}
+
+/// How often each id occurs in the slots one thread of a fill stored, and which ids those are.
+/// Between fills every count is zero.
+struct Tally {
+    /// Per vocabulary id.
+    counts: Vec<u32>,
+    /// The ids whose count is not zero.
+    seen: Vec<TokenId>,
+    /// Whether an id beyond the vocabulary was met (its slot is left NULL).
+    beyond: bool,
+}
+
+impl Tally {
+    fn new(len: usize) -> Self {
+        Tally {
+            counts: vec![0; len],
+            seen: Vec::new(),
+            beyond: false,
+        }
+    }
+
+    /// Stores the int object of each id of `runs` in its slot, without taking a reference (the
+    /// helper threads must not touch reference counts), and counts the ids.
+    fn store(&mut self, objects: &[Py<PyInt>], runs: &[Run<'_>]) {
+        for run in runs {
+            for (i, &id) in run.ids.iter().enumerate() {
+                if let Some(&far) = run.ids.get(i + FILL_AHEAD) {
+                    prefetch(self.counts.as_ptr().wrapping_add(far as usize).cast());
+                }
+                let object = match (objects.get(id as usize), self.counts.get_mut(id as usize)) {
+                    (Some(object), Some(count)) => {
+                        if *count == 0 {
+                            self.seen.push(id);
+                        }
+                        *count += 1;
+                        object.as_ptr()
+                    }
+                    _ => {
+                        self.beyond = true;
+                        std::ptr::null_mut()
+                    }
+                };
+                // SAFETY: `run.items` names `run.ids.len()` slots of a list made for them (see
+                // `Slots`); this thread is the only one writing slot `i`.
+                unsafe { *run.items.0.add(i) = object };
+            }
+        }
+    }
+
+    /// Gives each counted int its count of new references (one per slot that holds it) and
+    /// clears the tally.
+    ///
+    /// # Safety
+    /// The GIL is held.
+    unsafe fn take_references(&mut self, objects: &[Py<PyInt>]) {
+        for id in self.seen.drain(..) {
+            let count = std::mem::take(&mut self.counts[id as usize]);
+            let object = objects[id as usize].as_ptr();
+            for _ in 0..count {
+                // SAFETY: the GIL is held and the int is alive (`objects` holds it).
+                unsafe { ffi::Py_INCREF(object) };
+            }
+        }
+        self.beyond = false;
+    }
+}
+
+/// Fills the slots of ids beyond the vocabulary (left NULL by [`store_and_count`]) with fresh ints.
+fn fresh_ints_beyond(py: Python<'_>, len: usize, runs: &[Run<'_>]) {
+    for run in runs {
+        for (i, &id) in run.ids.iter().enumerate() {
+            if id as usize >= len {
+                // SAFETY: the slot is NULL (see `store_and_count`) and the list takes the new reference.
+                unsafe { *run.items.0.add(i) = int(py, id as usize).into_ptr() };
+            }
         }
     }
 }

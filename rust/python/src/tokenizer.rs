@@ -124,7 +124,7 @@ impl Tokenizer {
 
     fn encode_ordinary<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
         let runs = py.allow_threads(|| self.inner.encode_ordinary_runs(text));
-        self.ids.list_of_runs(py, self.inner.vocab().len(), &runs)
+        self.ids.list_of_runs(py, &runs, threads(None))
     }
 
     fn encode<'py>(
@@ -179,7 +179,7 @@ impl Tokenizer {
             })?
             .map_err(to_py)
         })?;
-        self.ids.lists(py, self.inner.vocab().len(), &batch)
+        self.ids.lists(py, &batch, threads(num_threads))
     }
 
     /// `encode_ordinary` of each text in parallel, on `num_threads` threads (default: all cores).
@@ -194,7 +194,7 @@ impl Tokenizer {
         let batch = py.allow_threads(|| {
             on_threads(num_threads, || self.inner.encode_ordinary_batch(&refs))
         })?;
-        self.ids.lists(py, self.inner.vocab().len(), &batch)
+        self.ids.lists(py, &batch, threads(num_threads))
     }
 
     /// The bytes of `ids` (a list, or any iterable of ints).
@@ -279,14 +279,12 @@ impl Tokenizer {
 
 impl Tokenizer {
     pub(crate) fn wrap(inner: toksmith_engine::Tokenizer) -> Self {
-        Tokenizer {
-            inner,
-            ids: IdObjects::default(),
-        }
+        let ids = Python::with_gil(|py| IdObjects::new(py, inner.vocab().len()));
+        Tokenizer { inner, ids }
     }
 
     fn list<'py>(&self, py: Python<'py>, ids: &[TokenId]) -> PyResult<Bound<'py, PyList>> {
-        self.ids.list(py, self.inner.vocab().len(), ids)
+        self.ids.list(py, ids, threads(None))
     }
 
     fn with_vocab(&self, vocab: toksmith_engine::Vocab) -> PyResult<Tokenizer> {
@@ -299,6 +297,11 @@ impl Tokenizer {
         .with_ignore_merges(self.inner.ignore_merges());
         Ok(Tokenizer::wrap(inner))
     }
+}
+
+/// The threads a call may use: `num_threads`, or all of the global pool's.
+fn threads(num_threads: Option<usize>) -> usize {
+    num_threads.unwrap_or_else(rayon::current_num_threads)
 }
 
 /// Run `work` on the global pool (all cores), or on a pool of `num_threads` threads.
