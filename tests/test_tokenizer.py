@@ -75,6 +75,35 @@ def test_batch_matches_single_and_threads(small_tok):
         small_tok.encode_batch(texts, num_threads=0)
 
 
+def test_batch_reads_every_str_storage(small_tok):
+    """Batches convert strs to UTF-8 themselves (ASCII, Latin-1, two- and four-byte storage, a
+    str subclass, a str whose UTF-8 CPython already made): the ids equal single calls', which
+    use CPython's own conversion; a lone surrogate still raises and is repaired."""
+
+    class Sub(str):
+        pass
+
+    cached = "déjà vu, 中文 " * 50
+    small_tok.encode_ordinary(cached)  # CPython now holds its UTF-8
+    texts = [
+        "plain ascii " * 40,
+        "naïve café ÿ\xa0 " * 40,
+        "中文字符 and Ω " * 40,
+        "emoji \U0001f600 mixed é 中 " * 40,
+        Sub("subclass é 中 \U0001f600"),
+        cached,
+        "",
+    ]
+    want = [small_tok.encode_ordinary(str(t)) for t in texts]
+    assert small_tok.encode_ordinary_batch(texts, num_threads=2) == want
+    assert small_tok.encode_batch(texts, num_threads=1) == want
+    assert all(small_tok.decode(ids) == t for ids, t in zip(want, texts))
+    broken = ["ok", "x\udc80y", "z"]
+    assert small_tok.encode_ordinary_batch(broken) == [
+        small_tok.encode_ordinary(t) for t in ["ok", "x\ufffdy", "z"]
+    ]
+
+
 def test_batch_lists_survive_collections_that_encode_again(small_tok):
     """Allocating a batch's result lists runs the cyclic collector; finalizers that encode with
     the same tokenizer then run inside the call and must not deadlock or disturb the batch."""

@@ -22,6 +22,7 @@ use toksmith_engine::train::{train_superbpe, MergeRules, Transition};
 use toksmith_engine::Error;
 
 mod ids;
+mod text;
 mod tokenizer;
 
 use tokenizer::Tokenizer;

@@ -1,11 +1,11 @@
 //! The `Tokenizer` class: loading, saving, encoding and decoding.
 
 use crate::ids::{extract_ids, IdObjects};
+use crate::text::map_texts;
 use crate::{special_set, to_py};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PyString};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use toksmith_engine::formats::{hf_json, tiktoken};
@@ -166,19 +166,18 @@ impl Tokenizer {
     fn encode_batch<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
+        texts: Vec<Bound<'py, PyString>>,
         allowed: Vec<String>,
         disallowed: Vec<String>,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
         let (allowed, disallowed) = (special_set(allowed), special_set(disallowed));
-        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let batch = py.allow_threads(|| {
-            on_threads(num_threads, || {
-                self.inner.encode_batch(&refs, &allowed, &disallowed)
-            })?
-            .map_err(to_py)
-        })?;
+        let batch = map_texts(py, &texts, num_threads, |text| {
+            self.inner.encode(text, &allowed, &disallowed)
+        })?
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(to_py)?;
         self.ids.lists(py, &batch, threads(num_threads))
     }
 
@@ -187,12 +186,11 @@ impl Tokenizer {
     fn encode_ordinary_batch<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
+        texts: Vec<Bound<'py, PyString>>,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let batch = py.allow_threads(|| {
-            on_threads(num_threads, || self.inner.encode_ordinary_batch(&refs))
+        let batch = map_texts(py, &texts, num_threads, |text| {
+            self.inner.encode_ordinary(text)
         })?;
         self.ids.lists(py, &batch, threads(num_threads))
     }
@@ -305,7 +303,10 @@ fn threads(num_threads: Option<usize>) -> usize {
 }
 
 /// Run `work` on the global pool (all cores), or on a pool of `num_threads` threads.
-fn on_threads<T: Send>(num_threads: Option<usize>, work: impl FnOnce() -> T + Send) -> PyResult<T> {
+pub(crate) fn on_threads<T: Send>(
+    num_threads: Option<usize>,
+    work: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
     let Some(n) = num_threads else {
         return Ok(work());
     };
