@@ -185,11 +185,14 @@ impl IdObjects {
         for k in not_started {
             tallies[k].store(&self.objects, &stretches[k]);
         }
+        // Ids beyond the vocabulary cannot come from the engine (its vocabulary size is the
+        // largest id plus one), but a NULL slot must never reach Python.
+        let beyond = tallies.iter().any(|t| t.beyond);
         for tally in &mut tallies {
             // SAFETY: the GIL is held (this thread holds it through the whole fill).
             unsafe { tally.take_references(&self.objects) };
         }
-        if tallies.iter().any(|t| t.beyond) {
+        if beyond {
             fresh_ints_beyond(py, self.objects.len(), runs);
         }
         self.keep_tallies(tallies);
