@@ -1,6 +1,7 @@
 //! `toksmith._core`: the PyO3 bindings over `toksmith_engine`.
 //!
-//! Conversions only: every heavy call releases the GIL (`allow_threads`), and every engine error
+//! Conversions only: every heavy engine call releases the GIL (`allow_threads`; filling a large
+//! id list holds it while helper threads store the ids, see `ids`), and every engine error
 //! becomes a Python exception carrying the engine's message (`OSError`/`FileNotFoundError` for
 //! I/O, `ValueError` for everything else). Nothing here panics on user input.
 
