@@ -59,7 +59,7 @@ impl BpeModel {
 
     /// Two bytes: their pair's merge or the two bytes.
     #[inline(always)]
-    fn merge_two(&self, a: u8, b: u8, out: &mut Vec<TokenId>) {
+    pub(super) fn merge_two(&self, a: u8, b: u8, out: &mut Vec<TokenId>) {
         match self.byte_rank(a, b) {
             NO_RANK => out.extend([self.byte_id(a), self.byte_id(b)]),
             id => out.push(id),
@@ -71,16 +71,29 @@ impl BpeModel {
     #[inline(always)]
     fn merge_three(&self, piece: &[u8], a: u8, b: u8, c: u8, out: &mut Vec<TokenId>) {
         let (left, right) = (self.byte_rank(a, b), self.byte_rank(b, c));
-        if left == NO_RANK && right == NO_RANK {
-            return out.extend([self.byte_id(a), self.byte_id(b), self.byte_id(c)]);
+        if left != NO_RANK || right != NO_RANK {
+            if let Some(id) = self.tokens.get(piece) {
+                return out.push(id);
+            }
         }
-        if let Some(id) = self.tokens.get(piece) {
-            return out.push(id);
-        }
-        if left <= right {
-            out.extend([left, self.byte_id(c)]);
-        } else {
-            out.extend([self.byte_id(a), right]);
+        self.three_apart(a, b, c, left, right, out)
+    }
+
+    /// Three bytes that are not a token: [`BpeModel::merge_three`] without the whole-piece
+    /// lookup, for a piece whose whole-token lookup has just missed.
+    #[inline(always)]
+    pub(super) fn merge_three_apart(&self, a: u8, b: u8, c: u8, out: &mut Vec<TokenId>) {
+        let (left, right) = (self.byte_rank(a, b), self.byte_rank(b, c));
+        self.three_apart(a, b, c, left, right, out)
+    }
+
+    /// The ids of bytes `a b c`, not a token, whose byte pairs have ranks `left` and `right`.
+    #[inline(always)]
+    fn three_apart(&self, a: u8, b: u8, c: u8, left: u32, right: u32, out: &mut Vec<TokenId>) {
+        match (left, right) {
+            (NO_RANK, NO_RANK) => out.extend([self.byte_id(a), self.byte_id(b), self.byte_id(c)]),
+            _ if left <= right => out.extend([left, self.byte_id(c)]),
+            _ => out.extend([self.byte_id(a), right]),
         }
     }
 
