@@ -9,7 +9,9 @@
 //! time of the pieces that are not tokens is shown by piece length (they cost the most).
 //!
 //! With `ENCODE_ONLY=1` only `encode_ordinary` runs (fastest of 20): for profiling under `perf`
-//! and for comparing two builds, alternating their processes on a noisy machine.
+//! and for comparing two builds, alternating their processes on a noisy machine. With
+//! `ENCODE_ONLY=cold` it prints the median of calls made right after 64 MiB of other writes
+//! (tables out of every cache, as after other work) beside the median of the calls after them.
 
 use base64::Engine;
 use std::time::Instant;
@@ -52,6 +54,32 @@ fn fastest_of<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     (best, out.expect("reps > 0"))
 }
 
+/// Bytes written between calls to push the encoder's tables out of every cache level.
+const EVICT_BYTES: usize = 64 << 20;
+
+/// Median milliseconds of `f` right after the caches were filled with other data (`cold`, as in
+/// a first call or after other work), and of `f` run twice in a row (`warm`, the second run).
+fn cold_and_warm<T>(mut f: impl FnMut() -> T) -> (f64, f64) {
+    let mut other = vec![0u8; EVICT_BYTES];
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for round in 0..REPS * 3 {
+        other
+            .iter_mut()
+            .for_each(|b| *b = b.wrapping_add(round as u8));
+        std::hint::black_box(&other);
+        for times in [&mut cold, &mut warm] {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(&mut cold), median(&mut warm))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [ranks, pattern, files @ ..] = &args[..] else {
@@ -68,6 +96,11 @@ fn main() {
     for file in files {
         let text = String::from_utf8_lossy(&std::fs::read(file).expect("input")).into_owned();
         let mb = text.len() as f64 / 1e6;
+        if std::env::var("ENCODE_ONLY").is_ok_and(|v| v == "cold") {
+            let (cold, warm) = cold_and_warm(|| tok.encode_ordinary(&text));
+            println!("{file}: encode_ordinary cold {cold:.1} ms, warm {warm:.1} ms (medians)");
+            continue;
+        }
         if std::env::var_os("ENCODE_ONLY").is_some() {
             let (s, _) = fastest_of(20, || tok.encode_ordinary(&text));
             println!("{file}: encode_ordinary {:.1} ms", s * 1e3);
