@@ -28,6 +28,7 @@ pub mod io;
 pub mod normalize;
 pub mod pretokenize;
 pub mod progress;
+pub mod share;
 pub mod special;
 pub mod tokenizer;
 pub mod train;

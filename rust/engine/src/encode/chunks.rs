@@ -26,16 +26,18 @@
 //! so the waste is bounded by one more encoding of the piece.
 //!
 //! A piece of [`PARALLEL_MIN`] bytes or more is shared out between the threads of the current
-//! rayon pool: it is cut into [`PARTS_PER_THREAD`] parts per thread, each part is encoded as
-//! above as if it were a piece of its own, and the parts are then joined like chunks: a cut that
-//! fails re-encodes the two parts around it as one (on the calling thread), whose cut to the left
-//! is tested again. (With one part per thread, one thread slowed by a busy neighbour held the
+//! rayon pool: it is cut into [`PARTS_PER_THREAD`] parts per thread (of at least [`PART_MIN`]
+//! bytes; claimed in turn by the calling thread and pool helpers, see [`crate::share`]), each
+//! part is encoded as above as if it were a piece of its own, and the parts are then joined like
+//! chunks: a cut that fails re-encodes the two parts around it as one (on the calling thread),
+//! whose cut to the left is tested again. (128 KiB parts made seven of a megabyte, one more for
+//! one thread than the other: 2.5 ms of idling at the end.) (With one part per thread, one thread slowed by a busy neighbour held the
 //! whole call: on a megabyte of CJK the two halves took 15 and 24 ms.)
 
 use super::cache::MemoGate;
 use super::{append_runs, BpeModel, NO_RANK, SHORT_PIECE};
+use crate::share::share_out;
 use crate::vocab::TokenId;
-use rayon::prelude::*;
 
 /// Target chunk length in bytes (a chunk ends at the first char start at or after it).
 const CHUNK: usize = 8;
@@ -45,7 +47,7 @@ const EDGE: usize = 16;
 /// the proptests' pieces are cut into parts).
 const PARALLEL_MIN: usize = if cfg!(test) { 512 } else { 256 * 1024 };
 /// No part is shorter than this.
-const PART_MIN: usize = if cfg!(test) { 200 } else { 128 * 1024 };
+const PART_MIN: usize = if cfg!(test) { 200 } else { 64 * 1024 };
 /// Parts per pool thread (more parts than threads let the pool even out threads that run at
 /// different speeds, as a machine's cores often do).
 const PARTS_PER_THREAD: usize = 4;
@@ -88,7 +90,7 @@ impl BpeModel {
             self.encode_chunks(&piece[from..to], &mut ids);
             ids
         };
-        let encoded: Vec<Vec<TokenId>> = cuts.par_windows(2).map(|w| encode(w[0], w[1])).collect();
+        let encoded: Vec<Vec<TokenId>> = share_out(parts, |k| encode(cuts[k], cuts[k + 1]));
         // Parts whose cuts to their neighbours hold: where each starts, and its ids.
         let mut joined: Vec<(usize, Vec<TokenId>)> = Vec::with_capacity(parts);
         for (ids, w) in encoded.into_iter().zip(cuts.windows(2)) {

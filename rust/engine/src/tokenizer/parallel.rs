@@ -13,7 +13,9 @@
 //! batch itself, which also keeps a pool that is busy elsewhere from falling behind.
 //!
 //! A single long piece (a CJK run without punctuation) is one batch here; from 256 KiB on the
-//! encoder cuts it into parts of its own (`BpeModel::encode_chunked`).
+//! encoder cuts it into parts of its own (`BpeModel::encode_chunked`), so the scanning thread
+//! encodes such a batch itself instead of handing it over: its parts are then shared between
+//! it and the pool (see [`crate::share`]), and no worker has to wake up first.
 //!
 //! # Scanning in parts
 //!
@@ -24,16 +26,18 @@
 //! a scan from the cut ends its [`LEAD_PIECES`]-th piece, if scans from the next two chars end a
 //! piece there too (then a scan from the start very likely does as well; in a run of digits,
 //! grouped by three from wherever a scan starts, they do not, and when no cut agrees the text
-//! takes the batch path above). Every part is scanned and encoded on a pool thread from its
-//! start until one of its piece ends is exactly a later part's start; there it stops. The ids
+//! takes the batch path above). Every part is scanned and encoded from its start until one of
+//! its piece ends is exactly a later part's start; there it stops. The calling thread and
+//! pool helpers claim parts in turn ([`crate::share::share_out`]): the caller starts at once,
+//! and a worker slow to wake up only takes fewer parts. The ids
 //! are then the first part's, followed by those of the part starting where it stopped, and so
 //! on: where a guess was still wrong, the part before runs on past it and the part that started
 //! there is unused. In the worst case one part scans the whole text, as a single thread would.
 
 use super::Tokenizer;
 use crate::encode::{append_runs, PieceStream};
+use crate::share::share_out;
 use crate::vocab::TokenId;
-use rayon::prelude::*;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -93,11 +97,9 @@ impl Tokenizer {
         if starts.len() < 2 {
             return None;
         }
-        let mut parts: Vec<Option<Part>> = starts
-            .par_iter()
-            .enumerate()
-            .map(|(i, &start)| Some(self.encode_part(text, start, &starts[i + 1..])))
-            .collect();
+        let mut parts: Vec<Option<Part>> = share_out(starts.len(), |i| {
+            Some(self.encode_part(text, starts[i], &starts[i + 1..]))
+        });
         // A part ends at the end of the text or exactly where a later one starts.
         let mut used = Vec::with_capacity(parts.len());
         let mut at = 0;
@@ -185,7 +187,7 @@ impl Tokenizer {
         let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<TokenId>)>();
         let finished = AtomicUsize::new(0);
         let mut batches = 0;
-        rayon::scope(|scope| {
+        rayon::in_place_scope(|scope| {
             // Piece ends (byte offsets into `text`) since `from`, where the batch starts.
             let mut ends: Vec<u32> = Vec::new();
             let mut from = 0;
@@ -196,6 +198,10 @@ impl Tokenizer {
                     return;
                 }
                 let (batch, number, start) = (std::mem::take(&mut ends), batches, from);
+                // A lone piece that long is shared out by the encoder itself (a CJK run): this
+                // thread, already running, takes its part of it rather than waiting for one
+                // worker to start, wake another and hand the result back.
+                let lone_long = batch.len() == 1 && end - start >= PARALLEL_MIN;
                 batches += 1;
                 from = end;
                 let (done_tx, finished) = (done_tx.clone(), &finished);
@@ -205,7 +211,7 @@ impl Tokenizer {
                     // The receiver outlives the scope: sending cannot fail.
                     let _ = done_tx.send((number, ids));
                 };
-                if number - finished.load(Ordering::Relaxed) >= max_waiting {
+                if lone_long || number - finished.load(Ordering::Relaxed) >= max_waiting {
                     encode();
                 } else {
                     scope.spawn(move |_| encode());
