@@ -7,16 +7,18 @@
 //! Reading ids walks a list in place.
 //!
 //! **Filling on several threads.** A list slot takes a pointer and its int a new reference, and
-//! reference counts may only be changed under the GIL. So a large fill is shared out: the thread
-//! holding the GIL and up to `threads - 1` scoped helpers each take a stretch of slots, store the
-//! int pointers into the new list's item array (plain memory: no Python code can see the list
-//! yet, and none runs while the GIL holder waits for the helpers) and count how often each id
-//! occurs. Back on the GIL thread, each int met then takes its count of references at once (a
-//! pass over the distinct ids, a few thousand for a megabyte of random text). The fresh list's
-//! pages are also first touched by several threads. On the 1 MiB pathological inputs (640k-720k
-//! ids) the list phase went from about 2.6-3.6 to 2.2-2.7 ms on two threads. Helpers are plain
-//! scoped threads, not the rayon pool, whose workers may be waiting for the GIL (counting
-//! reports progress to Python from them).
+//! reference counts may only be changed under the GIL. So a large fill is shared out in
+//! stretches of slots, claimed by the thread holding the GIL and rayon helpers
+//! ([`toksmith_engine::share::share_out`]): each stores the int pointers into the new list's
+//! item array (plain memory: no Python code can see the list yet, and none runs while the GIL
+//! holder waits) and counts how often each id occurs. Back on the GIL thread, each int met then
+//! takes its count of references at once (a pass over the distinct ids, a few thousand for a
+//! megabyte of random text). The fresh list's pages are also first touched by several threads.
+//! On the 1 MiB pathological inputs (640k-720k ids) the list phase went from about 2.6-3.6 to
+//! 2.2-2.7 ms on two threads. A pool worker that is busy, or waiting for the GIL (counting
+//! reports progress to Python from the workers), cannot hold the fill up: the GIL thread waits
+//! only for stretches a helper has claimed. (Until 2d71faf the helpers were scoped threads
+//! started per fill; the pool's helpers measured the same, without starting a thread.)
 //!
 //! The module is built for one CPython version (not the limited API, `abi3`): there a new
 //! reference and a list slot are an increment and a store, where the limited API makes both
@@ -29,6 +31,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyList};
 use std::sync::Mutex;
 use toksmith_engine::encode::prefetch_line as prefetch;
+use toksmith_engine::share::share_out;
 use toksmith_engine::TokenId;
 
 /// How far ahead reading a list's ids prefetches the int objects.
@@ -168,24 +171,21 @@ impl IdObjects {
         let stretches: Vec<Vec<Run<'_>>> = (0..threads)
             .map(|k| stretch(runs, total * k / threads, total * (k + 1) / threads))
             .collect();
-        let mut tallies = self.spare_tallies(threads);
-        // A helper that cannot be started leaves its stretch to this thread, after the others.
-        let mut not_started = Vec::new();
-        std::thread::scope(|scope| {
-            let (mine, others) = tallies.split_first_mut().expect("at least one thread");
-            let objects = &self.objects;
-            for (k, (tally, stretch)) in others.iter_mut().zip(&stretches[1..]).enumerate() {
-                let helper = std::thread::Builder::new()
-                    .spawn_scoped(scope, move || tally.store(objects, stretch));
-                if helper.is_err() {
-                    not_started.push(k + 1);
-                }
-            }
-            mine.store(objects, &stretches[0]);
+        let spare: Vec<Mutex<Option<Tally>>> = self
+            .spare_tallies(threads)
+            .into_iter()
+            .map(|tally| Mutex::new(Some(tally)))
+            .collect();
+        let objects = &self.objects;
+        let mut tallies = share_out(threads, |k| {
+            let mut tally = spare[k]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("each stretch is claimed once");
+            tally.store(objects, &stretches[k]);
+            tally
         });
-        for k in not_started {
-            tallies[k].store(&self.objects, &stretches[k]);
-        }
         // Ids beyond the vocabulary cannot come from the engine (its vocabulary size is the
         // largest id plus one), but a NULL slot must never reach Python.
         let beyond = tallies.iter().any(|t| t.beyond);
