@@ -29,10 +29,9 @@
 //! takes the batch path above). Every part is scanned and encoded from its start until one of
 //! its piece ends is exactly a later part's start; there it stops. The calling thread and
 //! pool helpers claim parts in turn ([`crate::share::share_out`]): the caller starts at once,
-//! and a worker slow to wake up only takes fewer parts. The ids
-//! are then the first part's, followed by those of the part starting where it stopped, and so
-//! on: where a guess was still wrong, the part before runs on past it and the part that started
-//! there is unused. In the worst case one part scans the whole text, as a single thread would.
+//! and a worker slow to wake up only takes fewer parts. The ids are then the first part's,
+//! followed by those of the part starting where it stopped, and so on: where a guess was still
+//! wrong, the part before runs on past it and the part that started there is unused. In the worst case one part scans the whole text, as a single thread would.
 
 use super::Tokenizer;
 use crate::encode::{append_runs, PieceStream};
