@@ -61,6 +61,7 @@ pub use table::prefetch_line;
 
 use crate::vocab::{TokenId, Vocab};
 use cache::{MemoGate, ModelTag};
+pub(crate) use chunks::PARALLEL_MIN as PIECE_PARALLEL_MIN;
 use index::ShortPiece;
 pub(crate) use index::TokenIndex;
 use rayon::prelude::*;

@@ -336,12 +336,12 @@ impl Tally {
     }
 }
 
-/// Fills the slots of ids beyond the vocabulary (left NULL by [`store_and_count`]) with fresh ints.
+/// Fills the slots of ids beyond the vocabulary (left NULL by [`Tally::store`]) with fresh ints.
 fn fresh_ints_beyond(py: Python<'_>, len: usize, runs: &[Run<'_>]) {
     for run in runs {
         for (i, &id) in run.ids.iter().enumerate() {
             if id as usize >= len {
-                // SAFETY: the slot is NULL (see `store_and_count`) and the list takes the new reference.
+                // SAFETY: the slot is NULL (see `Tally::store`); the list takes the new reference.
                 unsafe { *run.items.0.add(i) = int(py, id as usize).into_ptr() };
             }
         }

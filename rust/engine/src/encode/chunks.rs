@@ -30,9 +30,10 @@
 //! bytes; claimed in turn by the calling thread and pool helpers, see [`crate::share`]), each
 //! part is encoded as above as if it were a piece of its own, and the parts are then joined like
 //! chunks: a cut that fails re-encodes the two parts around it as one (on the calling thread),
-//! whose cut to the left is tested again. (128 KiB parts made seven of a megabyte, one more for
-//! one thread than the other: 2.5 ms of idling at the end.) (With one part per thread, one thread slowed by a busy neighbour held the
-//! whole call: on a megabyte of CJK the two halves took 15 and 24 ms.)
+//! whose cut to the left is tested again. (With one part per thread, one thread slowed by a busy
+//! neighbour held the whole call: on a megabyte of CJK the two halves took 15 and 24 ms. Parts
+//! of 128 KiB made seven of a megabyte, one more for one thread than the other: 2.5 ms of
+//! idling at the end.)
 
 use super::cache::MemoGate;
 use super::{append_runs, BpeModel, NO_RANK, SHORT_PIECE};
@@ -45,7 +46,7 @@ const CHUNK: usize = 8;
 const EDGE: usize = 16;
 /// Pieces at least this long are encoded in parts on several threads (small in tests, so that
 /// the proptests' pieces are cut into parts).
-const PARALLEL_MIN: usize = if cfg!(test) { 512 } else { 256 * 1024 };
+pub(crate) const PARALLEL_MIN: usize = if cfg!(test) { 512 } else { 256 * 1024 };
 /// No part is shorter than this.
 const PART_MIN: usize = if cfg!(test) { 200 } else { 64 * 1024 };
 /// Parts per pool thread (more parts than threads let the pool even out threads that run at

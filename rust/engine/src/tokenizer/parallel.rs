@@ -31,10 +31,11 @@
 //! pool helpers claim parts in turn ([`crate::share::share_out`]): the caller starts at once,
 //! and a worker slow to wake up only takes fewer parts. The ids are then the first part's,
 //! followed by those of the part starting where it stopped, and so on: where a guess was still
-//! wrong, the part before runs on past it and the part that started there is unused. In the worst case one part scans the whole text, as a single thread would.
+//! wrong, the part before runs on past it and the part that started there is unused. In the
+//! worst case one part scans the whole text, as a single thread would.
 
 use super::Tokenizer;
-use crate::encode::{append_runs, PieceStream};
+use crate::encode::{append_runs, PieceStream, PIECE_PARALLEL_MIN};
 use crate::share::share_out;
 use crate::vocab::TokenId;
 use std::ops::ControlFlow;
@@ -197,10 +198,10 @@ impl Tokenizer {
                     return;
                 }
                 let (batch, number, start) = (std::mem::take(&mut ends), batches, from);
-                // A lone piece that long is shared out by the encoder itself (a CJK run): this
-                // thread, already running, takes its part of it rather than waiting for one
-                // worker to start, wake another and hand the result back.
-                let lone_long = batch.len() == 1 && end - start >= PARALLEL_MIN;
+                // A lone piece the encoder shares out itself (a CJK run): this thread, already
+                // running, takes its part of it rather than waiting for one worker to start,
+                // wake another and hand the result back.
+                let lone_long = batch.len() == 1 && end - start >= PIECE_PARALLEL_MIN;
                 batches += 1;
                 from = end;
                 let (done_tx, finished) = (done_tx.clone(), &finished);
