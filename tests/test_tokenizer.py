@@ -130,6 +130,16 @@ def test_batch_lists_survive_collections_that_encode_again(small_tok):
     assert got == want
     assert len(seen) == 50 and all(ids == want[7] for ids in seen)
     assert gc.is_tracked(got[0])  # ordinary lists: a cycle a user makes through one is collected
+    # The lists are made with room for their ids and their length set once filled: what the
+    # collector walks and what list methods resize must agree.
+    assert sorted(gc.get_referents(got[1])) == sorted(got[1]) and len(got) == len(texts)
+    grown = got[1]
+    grown.extend(range(1000))
+    grown.append(grown)
+    assert grown[: len(want[1])] == want[1] and grown[-1] is grown
+    assert len(grown) == len(want[1]) + 1001
+    del grown[:]
+    assert grown == [] and sys.getsizeof(grown) < sys.getsizeof(want[1]) + 64
 
 
 def test_large_lists_hold_one_reference_per_slot(small_tok):

@@ -50,19 +50,67 @@ pub(crate) struct IdObjects {
     spare: Mutex<Vec<Tally>>,
 }
 
-/// A list of `n` empty (NULL) slots, to be filled before any Python code sees it.
-fn empty_list(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyList>> {
-    let n = ffi::Py_ssize_t::try_from(n)
-        .map_err(|_| PyValueError::new_err("too many ids for one Python list"))?;
-    // SAFETY: the GIL is held; `PyList_New` returns a new reference or NULL with an exception set.
-    let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n))? };
-    Ok(list.downcast_into::<PyList>()?)
+/// A new list with room for `len` items that still holds none: its length stays 0, so neither
+/// the collector (which walks a list's items up to its length) nor a `drop` reads the slots,
+/// until [`Unfilled::filled`] declares every slot owned.
+///
+/// The slots are `PyMem_Malloc`'d (as CPython's own lists are, so the list frees them) but not
+/// zeroed: `PyList_New(n)` zeroes its `n` slots on the GIL thread, and for a batch of 20 MB of
+/// text (40 MB of slots, most of it fresh pages) that alone took a seventh of the batch, on one
+/// thread while the other waited. Left unzeroed, the pages are first touched by the fill, shared
+/// out over the threads.
+struct Unfilled<'py> {
+    list: Bound<'py, PyList>,
+    len: usize,
 }
 
-/// The item array of a list from [`empty_list`].
-fn items(list: &Bound<'_, PyList>) -> *mut *mut ffi::PyObject {
-    // SAFETY: `list` is an exact list (made by `PyList_New`), so it is a `PyListObject`.
-    unsafe { (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item }
+impl<'py> Unfilled<'py> {
+    fn new(py: Python<'py>, len: usize) -> PyResult<Self> {
+        let too_many = || PyValueError::new_err("too many ids for one Python list");
+        let size = ffi::Py_ssize_t::try_from(len).map_err(|_| too_many())?;
+        let bytes = len
+            .checked_mul(std::mem::size_of::<*mut ffi::PyObject>())
+            .filter(|&b| ffi::Py_ssize_t::try_from(b).is_ok())
+            .ok_or_else(too_many)?;
+        // SAFETY: the GIL is held; `PyList_New` returns a new reference or NULL with an
+        // exception set.
+        let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(0))? };
+        let list = list.downcast_into::<PyList>()?;
+        if len > 0 {
+            // SAFETY: the GIL is held. `list` is an exact, empty list that no other code has
+            // seen: it owns no item array yet (`ob_item` is NULL), and it takes this one, of
+            // `allocated = len` slots, with its length left at 0.
+            unsafe {
+                let slots = ffi::PyMem_Malloc(bytes).cast::<*mut ffi::PyObject>();
+                if slots.is_null() {
+                    return Err(pyo3::exceptions::PyMemoryError::new_err(format!(
+                        "cannot allocate a list of {len} ids"
+                    )));
+                }
+                let raw = list.as_ptr().cast::<ffi::PyListObject>();
+                (*raw).ob_item = slots;
+                (*raw).allocated = size;
+            }
+        }
+        Ok(Unfilled { list, len })
+    }
+
+    /// The item array: `len` slots for the fill to write.
+    fn items(&self) -> *mut *mut ffi::PyObject {
+        // SAFETY: `list` is an exact list (made by `PyList_New`), so it is a `PyListObject`.
+        unsafe { (*self.list.as_ptr().cast::<ffi::PyListObject>()).ob_item }
+    }
+
+    /// The list, its length now `len`.
+    ///
+    /// # Safety
+    /// Every slot holds an owned reference to an object.
+    unsafe fn filled(self) -> Bound<'py, PyList> {
+        let raw = self.list.as_ptr().cast::<ffi::PyVarObject>();
+        // SAFETY: `len` fits `Py_ssize_t` (checked in `new`); the caller vouches for the slots.
+        unsafe { (*raw).ob_size = self.len as ffi::Py_ssize_t };
+        self.list
+    }
 }
 
 /// Ids bound for consecutive slots of one list, from `items` on.
@@ -108,7 +156,7 @@ impl IdObjects {
         runs: &[R],
         threads: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let list = empty_list(py, runs.iter().map(|r| r.as_ref().len()).sum())?;
+        let list = Unfilled::new(py, runs.iter().map(|r| r.as_ref().len()).sum())?;
         let mut at = 0;
         let runs: Vec<Run<'_>> = runs
             .iter()
@@ -116,7 +164,7 @@ impl IdObjects {
                 let ids = r.as_ref();
                 // `at` stays within the list's length, the sum of the runs' lengths.
                 let run = Run {
-                    items: Slots(items(&list).wrapping_add(at)),
+                    items: Slots(list.items().wrapping_add(at)),
                     ids,
                 };
                 at += ids.len();
@@ -124,7 +172,8 @@ impl IdObjects {
             })
             .collect();
         self.fill(py, &runs, threads);
-        Ok(list)
+        // SAFETY: the fill gave every slot an owned reference.
+        Ok(unsafe { list.filled() })
     }
 
     /// A list of lists, one per id vector, filled on up to `threads` threads.
@@ -142,23 +191,25 @@ impl IdObjects {
     ) -> PyResult<Bound<'py, PyList>> {
         let lists = batch
             .iter()
-            .map(|ids| empty_list(py, ids.len()))
+            .map(|ids| Unfilled::new(py, ids.len()))
             .collect::<PyResult<Vec<_>>>()?;
         let runs: Vec<Run<'_>> = lists
             .iter()
             .zip(batch)
             .map(|(list, ids)| Run {
-                items: Slots(items(list)),
+                items: Slots(list.items()),
                 ids,
             })
             .collect();
         self.fill(py, &runs, threads);
-        let outer = empty_list(py, lists.len())?;
+        let outer = Unfilled::new(py, lists.len())?;
         for (i, list) in lists.into_iter().enumerate() {
-            // SAFETY: slot `i` of the new `outer` is NULL and in range; the list is handed over.
-            unsafe { *items(&outer).add(i) = list.into_ptr() };
+            // SAFETY: the fill gave every slot of `list` an owned reference; slot `i` of `outer`
+            // is in range and takes the list's.
+            unsafe { *outer.items().add(i) = list.filled().into_ptr() };
         }
-        Ok(outer)
+        // SAFETY: every slot of `outer` was just given a list.
+        Ok(unsafe { outer.filled() })
     }
 
     /// Fills the empty slots that `runs` name with the int objects of their ids.
