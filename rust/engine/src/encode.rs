@@ -28,8 +28,9 @@
 //!   by run (see [`runs`]).
 //! - Other long pieces are cut into short chunks where no merge can cross (see [`chunks`]);
 //!   where cuts fail, a linked list and rank-bucketed queue, `O(n log n)` in the worst case
-//!   (see [`long`]). Pieces of 256 KiB or more are first cut into one part per thread of the
-//!   current rayon pool, encoded in parallel, and the cuts between parts tested like the others.
+//!   (see [`long`]). Pieces of 256 KiB or more are first cut into a few parts per thread of the
+//!   current rayon pool, encoded in parallel, and the cuts between parts tested like the others
+//!   (a failed one is repaired by encoding a window around it again).
 //!
 //! A text's pieces are independent, so [`PieceStream`] takes them a few ahead of encoding: when
 //! a piece arrives its whole-token lookup (filter word and bucket) is prefetched, and it is
@@ -47,7 +48,8 @@
 //! Worst case over all paths: `O(n log n)` for a piece of `n` bytes. The run and chunk paths
 //! are linear when they succeed (the chunk path's joins re-encode at most [`SHORT_PIECE`] bytes
 //! each, and there are fewer joins than chunks) and, when they give up, cost at most one more
-//! linear pass before the list path.
+//! linear pass before the list path. A piece encoded in parts adds, at worst, one encoding of
+//! the piece so far per part (a constant number per thread) for the repairs of their cuts.
 
 mod cache;
 mod chunks;

@@ -1,26 +1,43 @@
-//! Long pieces cut into short chunks where merges provably never cross.
+//! Long pieces cut into short chunks, joined where the cut provably changes nothing.
 //!
-//! A long piece of CJK without punctuation, a base64 blob under cl100k, or a binary file under
-//! the `none` pre-tokenizer rarely has tokens reaching far across any point. The piece is cut
-//! at UTF-8 char starts into chunks of about [`CHUNK`] bytes, each encoded on its own by the
-//! short path (and the memo), and a cut is kept only when it is proven harmless:
+//! A long piece of CJK without punctuation, a base64 blob, random letters under cl100k (one
+//! piece of a megabyte), or a binary file under the `none` pre-tokenizer rarely has tokens
+//! reaching far across any point. The piece is cut at UTF-8 char starts into chunks of about
+//! [`CHUNK`] bytes, each encoded on its own by the short path (and the memo), and a cut is kept
+//! only when it is proven harmless, by either of two tests on `x`, the last token of the left
+//! side's encoding, and `y`, the first of the right side's:
 //!
-//! Merging never moves tokens, so the token at the right end of chunk `A` only ever grows
-//! leftwards: every token it has been is a suffix of its final one, `x`. Likewise every token
-//! at the left end of chunk `B` is a prefix of its final one, `y`. Merged as one piece, `A`
-//! and `B` evolve exactly as apart until a first merge joins a token ending at the cut with
-//! one starting there; that pair is (a suffix of `x` that is a token, a prefix of `y` that is a
-//! token). When no such pair has a merge, no merge ever crosses the cut and the encoding of
-//! `AB` is the encoding of `A` followed by that of `B` (ties between the two sides are broken
-//! leftmost first, which orders merges of different sides but changes neither side's result).
-//! With a rank file's merges, whether such a pair merges is looked up by its joined bytes in the
-//! whole-token index, as on the short path, instead of in the larger pair table.
+//! - **No merge crosses.** Merging never moves tokens, so the token at the right end of chunk
+//!   `A` only ever grows leftwards: every token it has been is a suffix of its final one, `x`.
+//!   Likewise every token at the left end of chunk `B` is a prefix of `y`. Merged as one piece,
+//!   `A` and `B` evolve exactly as apart until a first merge joins a token ending at the cut
+//!   with one starting there; that pair is (a suffix of `x` that is a token, a prefix of `y`
+//!   that is a token). When no such pair has a merge, no merge ever crosses the cut and the
+//!   encoding of `AB` is the encoding of `A` followed by that of `B` (ties between the two sides
+//!   are broken leftmost first, which orders merges of different sides but changes neither
+//!   side's result). With a rank file's merges, whether such a pair merges is looked up by its
+//!   joined bytes in the whole-token index, as on the short path.
+//! - **The pair is valid**: the bytes of `x` and `y`, merged alone, give `x, y`. Then the
+//!   encodings join too (the "compatible pair" of GitHub's `bpe` crate). Write `P(s)` for the
+//!   encoding of bytes `s`. If `P(LM)` ends with one token covering `M` and `P(MR)` starts
+//!   with it, then `P(LMR) = P(L) + that token + P(R)`: before any merge crosses `L|M` or
+//!   `M|R`, the three stretches evolve apart, `L` and `M` in the order they do in `P(LM)` (the
+//!   next merge of each is compared the same way there). A first crossing merge at `L|M` would
+//!   then be the lowest-ranked pair of `L` and `M`'s state at that moment, a state `P(LM)` also
+//!   passes through, where it would cross too; but `P(LM)` keeps `M` whole. Likewise at `M|R`.
+//!   With `L` = `A` less `x`, `M = x` and `R = y`: `P(A)` and `x, y` give `P(A y)` = `P(A)`, `y`;
+//!   with `M = y` and `R` the rest of `B`, `P(A y)` and `P(B)` give `P(AB)`. (Any run of a
+//!   valid encoding's tokens is the encoding of its bytes, by the same argument.)
 //!
-//! The test must be made with the chunks' final encodings: when a chunk is later joined with its
-//! right neighbour, its first token can change, and the cut on its left must be tested again.
-//! Chunks therefore sit on a stack whose neighbouring cuts have all passed with the current
-//! encodings: a new chunk is tested against the top; a failure pops the top, encodes the two
-//! as one chunk, and tests that against the new top, and so on. Ids are written straight to
+//! The first test is the cheaper and passes almost everywhere on CJK; random letters under
+//! cl100k fail it at most cuts (almost every two letters are a token) and the second passes at
+//! half of those: on a megabyte, 91k cuts passed the first, 40k the second, 45k failed.
+//!
+//! The tests must be made with the chunks' final encodings: when a chunk is later joined with
+//! its right neighbour, its first token can change, and the cut on its left must be tested
+//! again. Chunks therefore sit on a stack whose neighbouring cuts have all passed with the
+//! current encodings: a new chunk is tested against the top; a failure pops the top, encodes the
+//! two as one chunk, and tests that against the new top, and so on. Ids are written straight to
 //! the output, the stack holding where each chunk's ids start. A joined chunk longer than
 //! [`SHORT_PIECE`] bytes gives up: the whole piece then takes the list path ([`super::long`]),
 //! so the waste is bounded by one more encoding of the piece.
@@ -28,17 +45,26 @@
 //! A piece of [`PARALLEL_MIN`] bytes or more is shared out between the threads of the current
 //! rayon pool: it is cut into [`PARTS_PER_THREAD`] parts per thread (of at least [`PART_MIN`]
 //! bytes; claimed in turn by the calling thread and pool helpers, see [`crate::share`]), each
-//! part is encoded as above as if it were a piece of its own, and the parts are then joined like
-//! chunks: a cut that fails re-encodes the two parts around it as one (on the calling thread),
-//! whose cut to the left is tested again. (With one part per thread, one thread slowed by a busy
-//! neighbour held the whole call: on a megabyte of CJK the two halves took 15 and 24 ms. Parts
-//! of 128 KiB made seven of a megabyte, one more for one thread than the other: 2.5 ms of
-//! idling at the end.)
+//! part is encoded as above as if it were a piece of its own, and the parts are joined in order
+//! on the calling thread. A cut between parts that fails both tests is repaired: the tokens
+//! within [`REPAIR_REACH`] bytes of it on each side are encoded again as one window, which
+//! replaces them when the window's own two cuts pass a test (the same argument, twice); else
+//! the reach doubles, up to both sides whole (at worst the piece so far is encoded again at each
+//! of the parts' cuts, and there are at most [`PARTS_PER_THREAD`] per thread). Until this repair, a failed cut re-encoded the two parts around it,
+//! and each later cut failed again on random letters under cl100k: the megabyte took 160 ms,
+//! now 22-25 ms. (With one part per thread, one thread slowed by a busy neighbour held the whole
+//! call: on a megabyte of CJK the two halves took 15 and 24 ms. Parts of 128 KiB made seven of a
+//! megabyte, one more for one thread than the other: 2.5 ms of idling at the end.)
 
 use super::cache::MemoGate;
 use super::{append_runs, BpeModel, NO_RANK, SHORT_PIECE};
 use crate::share::share_out;
 use crate::vocab::TokenId;
+use std::ops::Range;
+
+/// Bytes on each side of a failed seam between parts that the first repair encodes again (tiny
+/// in tests, so that repairs widen).
+const REPAIR_REACH: usize = if cfg!(test) { 1 } else { 32 };
 
 /// Target chunk length in bytes (a chunk ends at the first char start at or after it).
 const CHUNK: usize = 8;
@@ -91,25 +117,95 @@ impl BpeModel {
             self.encode_chunks(&piece[from..to], &mut ids);
             ids
         };
-        let encoded: Vec<Vec<TokenId>> = share_out(parts, |k| encode(cuts[k], cuts[k + 1]));
-        // Parts whose cuts to their neighbours hold: where each starts, and its ids.
-        let mut joined: Vec<(usize, Vec<TokenId>)> = Vec::with_capacity(parts);
-        for (ids, w) in encoded.into_iter().zip(cuts.windows(2)) {
-            let mut part = (w[0], ids);
-            while let Some((start, left)) = joined.last() {
-                let holds = match (left.last(), part.1.first()) {
-                    (Some(&x), Some(&y)) => self.never_joins(piece, part.0, x, y),
-                    _ => false,
-                };
-                if holds {
-                    break;
-                }
-                part = (*start, encode(*start, w[1]));
-                joined.pop();
-            }
-            joined.push(part);
+        let mut encoded = share_out(parts, |k| encode(cuts[k], cuts[k + 1])).into_iter();
+        let mut joined = encoded.next().unwrap_or_default();
+        let mut scratch = Vec::new();
+        for (right, w) in encoded.zip(cuts.windows(2).skip(1)) {
+            self.join_parts(piece, &mut joined, (w[0], w[1]), right, &mut scratch);
         }
-        append_runs(out, joined.into_iter().map(|(_, ids)| ids).collect());
+        append_runs(out, vec![joined]);
+    }
+
+    /// Appends `right`, the encoding of the bytes of `piece` from `cut` to `end`, to `left`, the
+    /// encoding of the bytes before `cut` (from the start of `piece`), repairing the seam where
+    /// the two do not simply join: the tokens within `reach` bytes of the cut on both sides are
+    /// encoded again as one window, which is kept when its own two seams hold; otherwise the
+    /// window doubles, up to both sides whole (see the module docs).
+    fn join_parts(
+        &self,
+        piece: &[u8],
+        left: &mut Vec<TokenId>,
+        (cut, end): (usize, usize),
+        right: Vec<TokenId>,
+        scratch: &mut Vec<TokenId>,
+    ) {
+        let holds =
+            |x: Option<&TokenId>, at: usize, y: Option<&TokenId>, scratch: &mut _| match (x, y) {
+                (Some(&x), Some(&y)) => self.seam_holds(piece, at, x, y, scratch),
+                _ => true,
+            };
+        if holds(left.last(), cut, right.first(), scratch) {
+            left.extend_from_slice(&right);
+            return;
+        }
+        let mut reach = REPAIR_REACH;
+        loop {
+            let (keep, from) = self.tokens_before(left, 0..cut, reach);
+            let (skip, to) = self.tokens_after(&right, cut..end, reach);
+            let mut window = Vec::new();
+            self.merge_piece(&piece[from..to], &mut window);
+            let whole = keep == 0 && skip == right.len();
+            if whole
+                || (holds(left[..keep].last(), from, window.first(), scratch)
+                    && holds(window.last(), to, right[skip..].first(), scratch))
+            {
+                left.truncate(keep);
+                left.extend_from_slice(&window);
+                left.extend_from_slice(&right[skip..]);
+                return;
+            }
+            reach *= 2;
+        }
+    }
+
+    /// How many of `ids`, the tokens of `span`, to keep so that the dropped ones (at its end)
+    /// cover at least `reach` bytes, and where the kept ones end. All are dropped when a
+    /// token's length is not known exactly.
+    fn tokens_before(&self, ids: &[TokenId], span: Range<usize>, reach: usize) -> (usize, usize) {
+        let mut at = span.end;
+        for (k, &id) in ids.iter().enumerate().rev() {
+            if span.end - at >= reach {
+                return (k + 1, at);
+            }
+            match self.exact_len(id) {
+                Some(n) => at -= n,
+                None => break,
+            }
+        }
+        (0, span.start)
+    }
+
+    /// How many of `ids`, the tokens of `span`, to drop so that the dropped ones (at its start)
+    /// cover at least `reach` bytes, and where the rest start. All are dropped when a token's
+    /// length is not known exactly.
+    fn tokens_after(&self, ids: &[TokenId], span: Range<usize>, reach: usize) -> (usize, usize) {
+        let mut at = span.start;
+        for (k, &id) in ids.iter().enumerate() {
+            if at - span.start >= reach {
+                return (k, at);
+            }
+            match self.exact_len(id) {
+                Some(n) => at += n,
+                None => break,
+            }
+        }
+        (ids.len(), span.end)
+    }
+
+    /// The byte length of token `id`, unless it is not known exactly (the lengths are capped).
+    fn exact_len(&self, id: TokenId) -> Option<usize> {
+        let n = self.token_len(id);
+        (n > 0 && n < usize::from(u8::MAX)).then_some(n)
     }
 
     /// The sequential chunk loop (see the module docs).
@@ -127,7 +223,7 @@ impl BpeModel {
             self.merged(&piece[start..end], out, &mut gate);
             while let Some(&top) = stack.last() {
                 let (x, y) = (out[chunk.ids - 1], out[chunk.ids]);
-                if self.never_joins(piece, chunk.start, x, y) {
+                if self.seam_holds(piece, chunk.start, x, y, out) {
                     break;
                 }
                 if end - top.start > SHORT_PIECE {
@@ -143,6 +239,40 @@ impl BpeModel {
             stack.push(chunk);
             start = end;
         }
+    }
+
+    /// Whether the encodings on the two sides of `cut`, whose tokens there are `x` (ending at
+    /// `cut`) and `y` (starting there), joined are the encoding across it (see the module docs).
+    /// `scratch` is used past its end and left as it was.
+    fn seam_holds(
+        &self,
+        piece: &[u8],
+        cut: usize,
+        x: TokenId,
+        y: TokenId,
+        scratch: &mut Vec<TokenId>,
+    ) -> bool {
+        self.never_joins(piece, cut, x, y) || self.valid_pair(piece, cut, x, y, scratch)
+    }
+
+    /// Whether the bytes of `x` and `y` (around `cut`), merged alone, give `x` and `y` again.
+    fn valid_pair(
+        &self,
+        piece: &[u8],
+        cut: usize,
+        x: TokenId,
+        y: TokenId,
+        scratch: &mut Vec<TokenId>,
+    ) -> bool {
+        let (x_len, y_len) = (self.token_len(x), self.token_len(y));
+        if x_len == 0 || y_len == 0 || x_len + y_len > SHORT_PIECE {
+            return false;
+        }
+        let at = scratch.len();
+        self.encode_short(&piece[cut - x_len..cut + y_len], scratch);
+        let valid = scratch[at..] == [x, y];
+        scratch.truncate(at);
+        valid
     }
 
     /// Whether no merge can join a token ending at `cut` with one starting there, given the

@@ -235,6 +235,20 @@ proptest! {
     }
 
     #[test]
+    fn parts_joined_at_seams_that_merges_cross_match_the_list_path(seed in any::<u64>(), n in 40usize..400, piece in prop::collection::vec(prop::sample::select(ALPHABET), 512..4000), threads in 2usize..5) {
+        // Dense vocabularies over three letters: most cuts between chunks and parts fail the
+        // no-merge test, many pass the pair test, and the rest need the windowed repair.
+        let vocab = random_rank_vocab(seed, n);
+        let model = BpeModel::new(&vocab).with_ignore_merges(true);
+        let mut listed = Vec::new();
+        model.encode_long(&piece, &mut listed);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let mut in_parts = Vec::new();
+        pool.install(|| model.encode_chunked(&piece, &mut in_parts));
+        prop_assert_eq!(in_parts, listed);
+    }
+
+    #[test]
     fn chunked_path_survives_tokens_spanning_cuts(seed in any::<u64>(), n in 20usize..300) {
         let (vocab, piece) = trained_vocab_and_piece(seed, n);
         let model = BpeModel::new(&vocab);
