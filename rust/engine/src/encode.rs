@@ -260,6 +260,23 @@ impl BpeModel {
         }
     }
 
+    /// [`BpeModel::encode_piece`]'s ids as consecutive runs: one per part of a long piece that
+    /// is encoded in parts on several threads, else one. A caller that copies the ids anyway
+    /// (into a Python list) saves joining them: on a megabyte of CJK, 2.8 MB of ids written
+    /// once more into fresh pages, on the calling thread.
+    pub(crate) fn encode_piece_runs(&self, piece: &[u8]) -> Vec<Vec<TokenId>> {
+        let mut out = Vec::new();
+        let whole_token = self.looks_up_whole(piece) && self.tokens.get(piece).is_some();
+        if piece.len() <= SHORT_PIECE || whole_token || !self.chunkable {
+            self.encode_piece(piece, &mut out);
+            return vec![out];
+        }
+        if self.encode_runs(piece, &mut out) {
+            return vec![out];
+        }
+        self.encode_chunked_runs(piece)
+    }
+
     /// The ids of `piece` as a new vector.
     pub fn encode_piece_to_vec(&self, piece: &[u8]) -> Vec<TokenId> {
         let mut out = Vec::new();

@@ -184,7 +184,7 @@ impl Tokenizer {
     /// the batches' ids in order.
     fn encode_batches(&self, text: &str) -> Vec<Vec<TokenId>> {
         let max_waiting = rayon::current_num_threads() * IN_FLIGHT;
-        let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<TokenId>)>();
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<Vec<TokenId>>)>();
         let finished = AtomicUsize::new(0);
         let mut batches = 0;
         rayon::in_place_scope(|scope| {
@@ -206,10 +206,15 @@ impl Tokenizer {
                 from = end;
                 let (done_tx, finished) = (done_tx.clone(), &finished);
                 let encode = move || {
-                    let ids = self.encode_pieces_from(text, start, &batch);
+                    let runs = if lone_long {
+                        // Its parts' runs, unjoined (see `BpeModel::encode_piece_runs`).
+                        self.model().encode_piece_runs(&text.as_bytes()[start..end])
+                    } else {
+                        vec![self.encode_pieces_from(text, start, &batch)]
+                    };
                     finished.fetch_add(1, Ordering::Relaxed);
                     // The receiver outlives the scope: sending cannot fail.
-                    let _ = done_tx.send((number, ids));
+                    let _ = done_tx.send((number, runs));
                 };
                 if lone_long || number - finished.load(Ordering::Relaxed) >= max_waiting {
                     encode();
@@ -217,15 +222,15 @@ impl Tokenizer {
                     scope.spawn(move |_| encode());
                 }
             });
-            let _ = done_tx.send((batches, self.encode_pieces_from(text, from, &ends)));
+            let _ = done_tx.send((batches, vec![self.encode_pieces_from(text, from, &ends)]));
             batches += 1;
         });
         drop(done_tx);
         let mut results = vec![Vec::new(); batches];
-        for (number, ids) in done_rx {
-            results[number] = ids;
+        for (number, runs) in done_rx {
+            results[number] = runs;
         }
-        results
+        results.into_iter().flatten().collect()
     }
 
     /// The ids of the pieces of `text` that start at `from` and end at `ends`.
