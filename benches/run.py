@@ -322,27 +322,32 @@ ONE_THREAD = "toksmith-1thread"
 
 
 def bench_patho(args: argparse.Namespace, size: int) -> list[dict]:
+    """Every pathological input under both rank files: cl100k keeps a run of letters (or of
+    CJK) as one piece, o200k cuts letters at case changes."""
     rows = []
-    for name in common.PATHOLOGICAL:
-        specs = {}
-        for tool in [*selected(ENCODE_TOOLS, args), ONE_THREAD]:
-            spec = {"task": "patho", "tool": tool, "rank": "o200k", "input": name, "size": size}
-            specs[tool] = {**spec, "tool": "toksmith", "threads": 1} if tool == ONE_THREAD else spec
-        results = interleaved_runs(specs, args.runs, args.timeout, f"patho {name}")
-        group = []
-        for tool, r in results.items():
-            row = {"tool": tool, "input": name, **r}
-            if r.get("ok"):
-                row["single"]["mb_s"] = row["bytes"] / 1e6 / row["single"]["wall_s"]
-            group.append(row)
-        ref = next(
-            (r.get("digest") for r in group if r["tool"] == "tiktoken" and r.get("ok")), None
-        )
-        for row in group:
-            if row.get("ok"):
-                row["ids_match_tiktoken"] = None if ref is None else row["digest"] == ref
-        rows += group
+    for rank in RANKS:
+        for name in common.PATHOLOGICAL:
+            rows += patho_group(args, rank, name, size)
     return rows
+
+
+def patho_group(args: argparse.Namespace, rank: str, name: str, size: int) -> list[dict]:
+    specs = {}
+    for tool in [*selected(ENCODE_TOOLS, args), ONE_THREAD]:
+        spec = {"task": "patho", "tool": tool, "rank": rank, "input": name, "size": size}
+        specs[tool] = {**spec, "tool": "toksmith", "threads": 1} if tool == ONE_THREAD else spec
+    results = interleaved_runs(specs, args.runs, args.timeout, f"patho {rank} {name}")
+    group = []
+    for tool, r in results.items():
+        row = {"tool": tool, "rank": rank, "input": name, **r}
+        if r.get("ok"):
+            row["single"]["mb_s"] = row["bytes"] / 1e6 / row["single"]["wall_s"]
+        group.append(row)
+    ref = next((r.get("digest") for r in group if r["tool"] == "tiktoken" and r.get("ok")), None)
+    for row in group:
+        if row.get("ok"):
+            row["ids_match_tiktoken"] = None if ref is None else row["digest"] == ref
+    return group
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,15 +497,18 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
         )
     patho = report.get("pathological", [])
     if patho:
-        ts = {r["input"]: r for r in patho if r["tool"] == "toksmith" and r.get("ok")}
+        ts = {
+            (r.get("rank"), r["input"]): r for r in patho if r["tool"] == "toksmith" and r.get("ok")
+        }
         rows = []
         for r in patho:
             ok = r.get("ok")
-            base = ts.get(r["input"])
+            base = ts.get((r.get("rank"), r["input"]))
             wall = r["single"]["wall_s"] if ok else None
             warm = r["warm"]["wall_s"] if ok and "warm" in r else None
             rows.append(
                 [
+                    r.get("rank", "o200k"),
                     r["input"],
                     r["tool"],
                     fmt(wall, " s"),
@@ -515,8 +523,9 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
             )
         out.append(
             (
-                f"Pathological inputs ({report['config']['patho_bytes']} bytes each, o200k)",
+                f"Pathological inputs ({report['config']['patho_bytes']} bytes each)",
                 [
+                    "rank",
                     "input",
                     "tool",
                     "first call",
@@ -723,7 +732,8 @@ def check_toksmith(report: dict[str, Any]) -> list[str]:
             tool = r.get("tool")
             if tool not in ("toksmith", ONE_THREAD) or "check" in r:
                 continue
-            where = f"{section} {r.get('rank') or r.get('input') or r.get('vocab_size')}"
+            what = [r.get(k) for k in ("rank", "input", "vocab_size") if r.get(k) is not None]
+            where = f"{section} {' '.join(map(str, what))}"
             if not r.get("ok"):
                 problems.append(f"{tool} {where}: {r.get('error') or r.get('status')}")
             elif r.get("ids_match_tiktoken") not in (None, True, r.get("docs")):
