@@ -26,11 +26,12 @@
 //!   registers (see [`tiny`]).
 //! - Long pieces made of few runs of equal bytes (a run of one letter, of spaces) are merged run
 //!   by run (see [`runs`]).
-//! - Other long pieces are cut into short chunks where no merge can cross (see [`chunks`]);
-//!   where cuts fail, a linked list and rank-bucketed queue, `O(n log n)` in the worst case
-//!   (see [`long`]). Pieces of 256 KiB or more are first cut into a few parts per thread of the
-//!   current rayon pool, encoded in parallel, and the cuts between parts tested like the others
-//!   (a failed one is repaired by encoding a window around it again).
+//! - Other long pieces are cut into short chunks, joined where the two tokens at a cut are a
+//!   valid pair and repaired in a small window where not (see [`chunks`]); where repairs
+//!   outgrow the short path, a linked list and rank-bucketed queue, `O(n log n)` in the worst
+//!   case (see [`long`]). Pieces of 256 KiB or more are first cut into a few parts per thread
+//!   of the current rayon pool, encoded in parallel, and the cuts between parts tested like
+//!   the others (a failed one is repaired by encoding a window around it again).
 //!
 //! A text's pieces are independent, so [`PieceStream`] takes them a few ahead of encoding: when
 //! a piece arrives its whole-token lookup (filter word and bucket) is prefetched, and it is
@@ -41,9 +42,9 @@
 //! [`table::LineTable`] whose lookups read one cache line; the merges of two single-byte tokens
 //! (the first lookups of every piece) also sit in a dense 65,536-entry table. When the merges
 //! are a rank file's (every split of a token into two tokens, ranked by the token's id; checked
-//! when the model is built), the short path and the chunk path's cut test find a pair's merge
-//! by its joined bytes in the whole-token index instead, a quarter of the pair table's size (see
-//! [`merges_are_all_splits`]).
+//! when the model is built), the short path (and so the chunk path's cut test) finds a pair's
+//! merge by its joined bytes in the whole-token index instead, a quarter of the pair table's
+//! size (see [`merges_are_all_splits`]).
 //!
 //! Worst case over all paths: `O(n log n)` for a piece of `n` bytes. The run and chunk paths
 //! are linear when they succeed (the chunk path's joins re-encode at most [`SHORT_PIECE`] bytes
@@ -117,7 +118,9 @@ pub struct BpeModel {
     /// Byte length of each id's token, capped at 255 (for checking chunk cuts).
     token_lens: Box<[u8]>,
     /// Whether long pieces may be cut into chunks: no two ordinary tokens have the same bytes
-    /// (the cut test finds tokens by their bytes).
+    /// (a condition of the cut test this path started with, which found tokens by their
+    /// bytes; the valid-pair test compares ids, but vocabularies with duplicates still take
+    /// the list path, untested otherwise).
     chunkable: bool,
     /// Whether a pair's merge can be found from its bytes alone (see [`merges_are_all_splits`]).
     pairs_by_bytes: bool,
