@@ -47,9 +47,9 @@
 //! size (see [`merges_are_all_splits`]).
 //!
 //! Worst case over all paths: `O(n log n)` for a piece of `n` bytes. The run and chunk paths
-//! are linear when they succeed (the chunk path's joins re-encode at most [`SHORT_PIECE`] bytes
-//! each, and there are fewer joins than chunks) and, when they give up, cost at most one more
-//! linear pass before the list path. A piece encoded in parts adds, at worst, one encoding of
+//! are linear when they succeed (a repair of a chunk cut re-encodes windows doubling up to
+//! [`SHORT_PIECE`] bytes, under twice that in all, and there are fewer repairs than chunks)
+//! and, when they give up, cost at most one more linear pass before the list path. A piece encoded in parts adds, at worst, one encoding of
 //! the piece so far per part (a constant number per thread) for the repairs of their cuts.
 
 mod cache;
