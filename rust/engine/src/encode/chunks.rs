@@ -240,8 +240,15 @@ impl BpeModel {
             let (keep, skip) = (span.first + keep, span.seam + skip);
             let at = ids.len();
             let whole = keep == span.first && skip == at;
-            // The window's ids go past the end for now.
-            self.merge_piece(&piece[from..to], ids);
+            // The window's ids go past the end for now. A long window takes the sequential
+            // chunk loop, never the parts: a window as long as the piece would be cut into the
+            // same parts, fail at the same cut and recurse without end.
+            let window = &piece[from..to];
+            if window.len() <= SHORT_PIECE {
+                self.encode_short(window, ids);
+            } else {
+                self.encode_chunks(window, ids);
+            }
             let (first, last) = (ids[at], ids[ids.len() - 1]);
             let holds = whole
                 || ((keep == span.first || {
